@@ -1,0 +1,95 @@
+# ironcloud.stack: the two commands a user needs are `make demo` and `make test`.
+# Every target is idempotent and runs as root on a fresh Debian 12 machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT        := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV        := $(ROOT)/.venv
+PY          := $(VENV)/bin/python
+PYTHON      ?= python3.11
+COLLECTIONS := $(ROOT)/.build/collections
+COLLECTION  := $(COLLECTIONS)/ansible_collections/ironcloud/stack
+LAB         := $(PY) $(ROOT)/tests/lab/labctl.py
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Debian packages: the podman stack for the hypervisor hosts, Open vSwitch, debootstrap for the
+# host image, Ceph (mon, osd, mgr and the python bindings) and PostgreSQL for the state store.
+APT_PACKAGES := podman runc conmon netavark aardvark-dns containernetworking-plugins fuse-overlayfs \
+	slirp4netns catatonit uidmap iptables iproute2 iputils-ping debootstrap openvswitch-switch \
+	python3-openvswitch ethtool tcpdump ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd \
+	postgresql uuid-runtime rsync
+
+.PHONY: help deps venv collection lint sanity units integration lab-up lab-down lab-status \
+	bench test demo build clean
+
+help:
+	@echo "make demo   - set everything up, bring the lab up and build the cloud on it (site.yml)"
+	@echo "make test   - set everything up and run lint, sanity, unit and integration tests"
+	@echo "pieces: deps venv lint sanity units integration lab-up lab-down lab-status bench build clean"
+
+deps: .build/deps.stamp
+.build/deps.stamp: $(ROOT)/Makefile $(ROOT)/tests/lab/containers.conf
+	@mkdir -p .build
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@$(ROOT)/tests/lab/podman-settings.sh
+	@touch $@
+
+venv: $(VENV)/.stamp collection
+$(VENV)/.stamp: $(ROOT)/tests/requirements.txt $(ROOT)/tests/constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r tests/requirements.txt -c tests/constraints.txt
+	@touch $@
+
+# Ansible finds the collection of this checkout through a link, so edits need no reinstall.
+collection: $(COLLECTION)
+$(COLLECTION):
+	@mkdir -p $(dir $(COLLECTION))
+	@ln -sfn $(ROOT) $(COLLECTION)
+
+lint: venv
+	ruff check plugins tests bench
+	ruff format --check plugins tests bench
+	ansible-lint --profile production
+	antsibull-changelog lint
+
+sanity: venv
+	@$(ROOT)/tests/sanity/run.sh
+
+units: venv
+	$(PY) -m pytest -q tests/unit
+
+lab-up: deps venv
+	$(LAB) up
+
+lab-down: venv
+	$(LAB) down
+
+lab-status: venv
+	$(LAB) status
+
+integration: lab-up
+	$(PY) -m pytest -q tests/integration
+
+bench: lab-up
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+test: deps venv lint sanity units integration
+
+demo: lab-up
+	ansible-playbook playbooks/site.yml
+
+build: venv
+	ansible-galaxy collection build --force --output-path .build/dist
+
+clean: lab-down
+	rm -rf .build .venv

@@ -1,0 +1,78 @@
+"""Integration tests run against the lab (`make lab-up`): real programs, the fake Proxmox API.
+
+Fixtures: `lab_env` (what the lab published), `ansible_playbook` (runs a playbook against the lab),
+`pve_control` (steers the lab's Proxmox API). Every test also checks that each API request it caused
+is valid in the PVE 8.4 and 9.1 schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Dict, List
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "pve"))
+
+import schema_check  # noqa: E402
+from client import LabPveControl  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> Dict[str, str]:
+    path = os.path.join(ROOT, ".lab", "env.json")
+    if not os.path.exists(path):
+        pytest.fail("the lab is not up: run `make lab-up` (or `make integration`, which brings it up)")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def playbook_env(lab_env: Dict[str, str], **extra: str) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update(lab_env)
+    env.update(
+        ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", ""),
+    )
+    env.update(extra)
+    return env
+
+
+class Playbook:
+    def __init__(self, lab_env: Dict[str, str]) -> None:
+        self.lab_env = lab_env
+
+    def __call__(self, playbook: str, *args: str, extra_vars: Dict[str, Any] | None = None,
+                 env: Dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+        argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), playbook, *args]
+        if extra_vars:
+            argv += ["--extra-vars", json.dumps(extra_vars)]
+        return subprocess.run(argv, cwd=ROOT, env=playbook_env(self.lab_env, **(env or {})), text=True,
+                              capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def ansible_playbook(lab_env: Dict[str, str]) -> Playbook:
+    return Playbook(lab_env)
+
+
+@pytest.fixture(scope="session")
+def pve_control(lab_env: Dict[str, str]) -> LabPveControl:
+    return LabPveControl(lab_env["IRONCLOUD_LAB_PVE_CONTROL"])
+
+
+@pytest.fixture(autouse=True)
+def api_requests_valid(lab_env: Dict[str, str]):
+    """Fail the test if any API request it caused is refused by the PVE 8.4 or 9.1 schema."""
+    log = lab_env["IRONCLOUD_LAB_PVE_REQUESTS"]
+    start = os.path.getsize(log) if os.path.exists(log) else 0
+    yield
+    problems: List[str] = schema_check.check(schema_check.read(log, start))
+    assert not problems, "requests the PVE schemas refuse:\n" + "\n".join(problems)

@@ -1,0 +1,6 @@
+"""The lab's layers, in the order `up` runs them (`down` runs them in reverse)."""
+
+from .pki import Pki
+from .pve import Pve
+
+LAYERS = [Pki(), Pve()]

@@ -1,0 +1,75 @@
+"""Check recorded API requests against the PVE 8.4 and 9.1 schemas (../shared/data/pve).
+
+Each request in .lab/pve/requests.jsonl is resolved to its path template and its parameters are
+validated with fakepve's validator against each schema; a path or method unknown to a schema, or a
+parameter it refuses, is a problem.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from typing import Any, Dict, Iterable, List
+
+from fakepve import schema as pve_schema
+
+VERSIONS = ("8.4", "9.1")
+
+
+def shared_dir() -> str:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    return os.environ.get("IRONCLOUD_SHARED", os.path.join(os.path.dirname(root), "shared"))
+
+
+@functools.lru_cache(maxsize=None)
+def load(version: str) -> pve_schema.Schema:
+    with open(os.path.join(shared_dir(), "data", "pve", "pve-api-schema-%s.json" % version), encoding="utf-8") as f:
+        paths = json.load(f)["paths"]
+    return pve_schema.Schema({template: spec.get("methods", {}) for template, spec in paths.items()})
+
+
+def problems(entry: Dict[str, Any]) -> List[str]:
+    """What the 8.4 and 9.1 schemas say is wrong with one recorded request (empty: valid in both)."""
+    out = []
+    for version in VERSIONS:
+        schema = load(version)
+        match = schema.match(entry["path"])
+        where = "PVE %s: %s %s" % (version, entry["method"], entry["path"])
+        if match is None:
+            out.append("%s: no such path" % where)
+            continue
+        info = match.methods.get(entry["method"])
+        if info is None:
+            out.append("%s: method not in the schema" % where)
+            continue
+        values = dict(entry["params"])
+        values.pop("_dc", None)
+        values.update(match.params)
+        _values, errors = pve_schema.validate(info.get("parameters"), values)
+        for field, reason in sorted((errors or {}).items()):
+            out.append("%s: %s: %s" % (where, field, reason))
+    return out
+
+
+def check(entries: Iterable[Dict[str, Any]]) -> List[str]:
+    found: List[str] = []
+    for entry in entries:
+        found.extend(problems(entry))
+    return sorted(set(found))
+
+
+def read(path: str, start: int = 0) -> List[Dict[str, Any]]:
+    """The entries of a request log from byte offset start."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        f.seek(start)
+        return [json.loads(line) for line in f if line.strip()]
+
+
+if __name__ == "__main__":
+    bad = check(read(sys.argv[1]))
+    print("\n".join(bad) or "all requests valid in PVE %s" % " and ".join(VERSIONS))
+    sys.exit(1 if bad else 0)
