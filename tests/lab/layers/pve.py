@@ -68,7 +68,11 @@ class Pve(Layer):
             "IRONCLOUD_LAB_PVE_CONTROL": os.path.join(directory, "control.sock"),
             "IRONCLOUD_LAB_PVE_REQUESTS": os.path.join(directory, "requests.jsonl"),
         }
-        inventory = {"all": {"vars": {
+        inventory = {"all": {"hosts": {"localhost": {
+            # The controller: modules that talk to the API or the state store run here, in the venv's Python.
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        }}, "vars": {
             "proxmox_api_host": host,
             "proxmox_api_port": port,
             "proxmox_api_token_id": token_id,
