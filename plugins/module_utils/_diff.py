@@ -4,15 +4,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class Diff:
     """Collects the fields that differ between what is and what is wanted, as {"before", "after"}."""
 
     def __init__(self) -> None:
-        self.before: Dict[str, Any] = {}
-        self.after: Dict[str, Any] = {}
+        self.before: dict[str, Any] = {}
+        self.after: dict[str, Any] = {}
 
     def compare(self, field: str, have: Any, want: Any) -> bool:
         """Record field if have != want; True when it differs."""
@@ -33,5 +34,5 @@ class Diff:
     def changed(self) -> bool:
         return bool(self.before or self.after)
 
-    def as_dict(self) -> Dict[str, Dict[str, Any]]:
+    def as_dict(self) -> dict[str, dict[str, Any]]:
         return {"before": dict(self.before), "after": dict(self.after)}

@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from collections.abc import Callable
+from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
 
 
-def run_module(module: Any, operation: Callable[[], Dict[str, Any]]) -> None:
+def run_module(module: Any, operation: Callable[[], dict[str, Any]]) -> None:
     """Run operation() and exit with its result dict, or fail with the IroncloudError's message and details.
 
     The one error path of every module: module_utils raise IroncloudError, nothing else is caught here,

@@ -28,7 +28,7 @@ options:
       - Only this node. It is an error if the cluster has no such node.
     type: str
 author:
-  - ironcloud.stack maintainers
+  - ironcloud.stack maintainers (@ironcloud)
 """
 
 EXAMPLES = r"""
@@ -104,10 +104,10 @@ nodes:
       description: Memory configured for the node's guests, running or not, in bytes.
       type: int
     cores_free:
-      description: O(nodes[].maxcpu) minus O(nodes[].cores_allocated); negative when vCPUs are overcommitted.
+      description: RV(nodes[].maxcpu) minus RV(nodes[].cores_allocated); negative when vCPUs are overcommitted.
       type: int
     memory_free:
-      description: O(nodes[].maxmem) minus O(nodes[].memory_allocated), in bytes.
+      description: RV(nodes[].maxmem) minus RV(nodes[].memory_allocated), in bytes.
       type: int
 """
 

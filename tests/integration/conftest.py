@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -23,7 +23,7 @@ from client import LabPveControl  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def lab_env() -> Dict[str, str]:
+def lab_env() -> dict[str, str]:
     path = os.path.join(ROOT, ".lab", "env.json")
     if not os.path.exists(path):
         pytest.fail("the lab is not up: run `make lab-up` (or `make integration`, which brings it up)")
@@ -31,7 +31,7 @@ def lab_env() -> Dict[str, str]:
         return json.load(f)
 
 
-def playbook_env(lab_env: Dict[str, str], **extra: str) -> Dict[str, str]:
+def playbook_env(lab_env: dict[str, str], **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(lab_env)
     env.update(
@@ -46,33 +46,46 @@ def playbook_env(lab_env: Dict[str, str], **extra: str) -> Dict[str, str]:
 
 
 class Playbook:
-    def __init__(self, lab_env: Dict[str, str]) -> None:
+    def __init__(self, lab_env: dict[str, str]) -> None:
         self.lab_env = lab_env
 
-    def __call__(self, playbook: str, *args: str, extra_vars: Dict[str, Any] | None = None,
-                 env: Dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    def __call__(
+        self,
+        playbook: str,
+        *args: str,
+        extra_vars: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: int = 900,
+    ) -> subprocess.CompletedProcess:
         argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), playbook, *args]
         if extra_vars:
             argv += ["--extra-vars", json.dumps(extra_vars)]
-        return subprocess.run(argv, cwd=ROOT, env=playbook_env(self.lab_env, **(env or {})), text=True,
-                              capture_output=True, timeout=timeout)
+        return subprocess.run(
+            argv,
+            cwd=ROOT,
+            env=playbook_env(self.lab_env, **(env or {})),
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="session")
-def ansible_playbook(lab_env: Dict[str, str]) -> Playbook:
+def ansible_playbook(lab_env: dict[str, str]) -> Playbook:
     return Playbook(lab_env)
 
 
 @pytest.fixture(scope="session")
-def pve_control(lab_env: Dict[str, str]) -> LabPveControl:
+def pve_control(lab_env: dict[str, str]) -> LabPveControl:
     return LabPveControl(lab_env["IRONCLOUD_LAB_PVE_CONTROL"])
 
 
 @pytest.fixture(autouse=True)
-def api_requests_valid(lab_env: Dict[str, str]):
+def api_requests_valid(lab_env: dict[str, str]):
     """Fail the test if any API request it caused is refused by the PVE 8.4 or 9.1 schema."""
     log = lab_env["IRONCLOUD_LAB_PVE_REQUESTS"]
     start = os.path.getsize(log) if os.path.exists(log) else 0
     yield
-    problems: List[str] = schema_check.check(schema_check.read(log, start))
+    problems: list[str] = schema_check.check(schema_check.read(log, start))
     assert not problems, "requests the PVE schemas refuse:\n" + "\n".join(problems)

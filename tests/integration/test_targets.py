@@ -12,7 +12,8 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = sorted(
-    name for name in os.listdir(os.path.join(HERE, "targets"))
+    name
+    for name in os.listdir(os.path.join(HERE, "targets"))
     if os.path.exists(os.path.join(HERE, "targets", name, "playbook.yml"))
 )
 

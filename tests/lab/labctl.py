@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The ironcloud.stack lab: `up`, `down` and `status` of every layer, in order.
 
     python tests/lab/labctl.py up|down|status [LAYER ...]
@@ -17,8 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from layers import LAYERS  # noqa: E402
-from layers.base import Lab  # noqa: E402
+from layers import LAYERS
+from layers.base import Lab
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ansible.module_utils.basic import env_fallback
 
@@ -24,7 +25,7 @@ try:
     from proxmoxer.core import AuthenticationError, ResourceException
 
     HAS_PROXMOXER = True
-    PROXMOXER_IMPORT_ERROR: Optional[Exception] = None
+    PROXMOXER_IMPORT_ERROR: Exception | None = None
 except ImportError as e:  # pragma: no cover - reported by the module through missing_required_lib
     HAS_PROXMOXER = False
     PROXMOXER_IMPORT_ERROR = e
@@ -41,7 +42,7 @@ class ProxmoxError(IroncloudError):
     """A Proxmox API request or task failed."""
 
 
-def proxmox_argument_spec() -> Dict[str, Any]:
+def proxmox_argument_spec() -> dict[str, Any]:
     """The connection options of every module talking to the Proxmox API (doc fragment ironcloud.stack.proxmox)."""
     return dict(
         api_host=dict(type="str", required=True, fallback=(env_fallback, ["PROXMOX_HOST"])),
@@ -56,9 +57,9 @@ def proxmox_argument_spec() -> Dict[str, Any]:
     )
 
 
-def to_api(params: Mapping[str, Any]) -> Dict[str, Any]:
+def to_api(params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters as PVE takes them: booleans as 1/0 (PVE refuses 'True'), None dropped."""
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, value in params.items():
         if value is None:
             continue
@@ -66,7 +67,7 @@ def to_api(params: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def parse_upid(upid: str) -> Dict[str, str]:
+def parse_upid(upid: str) -> dict[str, str]:
     """The node, type, id and user of a task id, or ProxmoxError if it is not a UPID."""
     match = UPID_RE.match(str(upid))
     if not match:
@@ -74,7 +75,7 @@ def parse_upid(upid: str) -> Dict[str, str]:
     return {k: match.group(k) for k in ("node", "type", "id", "user")}
 
 
-def task_succeeded(exitstatus: Optional[str]) -> bool:
+def task_succeeded(exitstatus: str | None) -> bool:
     """PVE's exit status of a stopped task: 'OK' and 'WARNINGS: n' are success, anything else is the error."""
     return exitstatus == "OK" or str(exitstatus).startswith("WARNINGS")
 
@@ -94,8 +95,13 @@ def poll_delays(first: float = 0.05, factor: float = 1.6, cap: float = 1.0) -> C
 class ProxmoxClient:
     """One connection to the Proxmox VE API, from the module's connection options."""
 
-    def __init__(self, params: Mapping[str, Any], api: Any = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, Any],
+        api: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.params = params
         self.url = "https://%s:%s/api2/json" % (params["api_host"], params.get("api_port") or 8006)
         self.requests = 0
@@ -116,14 +122,20 @@ class ProxmoxClient:
         if bool(token_id) != bool(token_secret):
             raise ProxmoxError("api_token_id and api_token_secret must be given together")
         if not token_id and not p.get("api_password"):
-            raise ProxmoxError("no credentials: give api_token_id and api_token_secret, or api_user and api_password "
-                               "(or their PROXMOX_* environment variables)")
-        kwargs: Dict[str, Any] = dict(port=p.get("api_port") or 8006, verify_ssl=self._verify(),
-                                      timeout=p.get("api_timeout") or 30, backend="https")
+            raise ProxmoxError(
+                "no credentials: give api_token_id and api_token_secret, or api_user and api_password "
+                "(or their PROXMOX_* environment variables)"
+            )
+        kwargs: dict[str, Any] = dict(
+            port=p.get("api_port") or 8006,
+            verify_ssl=self._verify(),
+            timeout=p.get("api_timeout") or 30,
+            backend="https",
+        )
         if token_id:
             if "!" not in token_id:
                 raise ProxmoxError("api_token_id must be 'user@realm!tokenname', got %r" % token_id)
-            user, _, name = token_id.partition("!")
+            user, name = token_id.split("!", 1)
             kwargs.update(user=user, token_name=name, token_value=token_secret)
         else:
             if not p.get("api_user"):
@@ -139,18 +151,24 @@ class ProxmoxClient:
             return request()
         except ResourceException as e:
             if e.status_code == 401:
-                raise ProxmoxError("authentication failed at %s: %s (check the API token or user and password)"
-                                   % (self.url, e.content), status=401) from None
+                raise ProxmoxError(
+                    "authentication failed at %s: %s (check the API token or user and password)"
+                    % (self.url, e.content),
+                    status=401,
+                ) from None
             detail = "; ".join("%s: %s" % kv for kv in sorted((e.errors or {}).items())) if e.errors else ""
             message = "%s failed: %s %s" % (what, e.status_code, (e.content or "").strip())
-            raise ProxmoxError(message + (" (%s)" % detail if detail else ""), status=e.status_code,
-                               errors=e.errors or {}) from None
+            raise ProxmoxError(
+                message + (" (%s)" % detail if detail else ""), status=e.status_code, errors=e.errors or {}
+            ) from None
         except AuthenticationError as e:
             raise ProxmoxError("authentication failed at %s: %s" % (self.url, e), status=401) from None
         except requests.exceptions.SSLError as e:
             ca = self.params.get("ca_path") or "the system CA bundle"
-            raise ProxmoxError("TLS verification of %s failed against %s: %s (set ca_path to the CA that signed the "
-                               "API's certificate)" % (self.url, ca, _root_cause(e))) from None
+            raise ProxmoxError(
+                "TLS verification of %s failed against %s: %s (set ca_path to the CA that signed the "
+                "API's certificate)" % (self.url, ca, _root_cause(e))
+            ) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
             raise ProxmoxError("cannot reach the Proxmox API at %s: %s" % (self.url, _root_cause(e))) from None
 
@@ -168,13 +186,13 @@ class ProxmoxClient:
 
     # --------------------------------------------------------------------- reads
 
-    def resources(self, kind: Optional[str] = None) -> List[Dict[str, Any]]:
+    def resources(self, kind: str | None = None) -> list[dict[str, Any]]:
         """GET /cluster/resources (all kinds in one request when kind is None)."""
         return self.get("cluster/resources", type=kind) or []
 
     # --------------------------------------------------------------------- tasks
 
-    def wait_task(self, upid: str, timeout: float, what: str = "") -> Dict[str, Any]:
+    def wait_task(self, upid: str, timeout: float, what: str = "") -> dict[str, Any]:
         """Wait until the task ends; its status dict, or ProxmoxError with the end of its log when it failed."""
         info = parse_upid(upid)
         node = info["node"]
@@ -185,21 +203,24 @@ class ProxmoxClient:
             if status.get("status") == "stopped":
                 break
             if self._clock() >= deadline:
-                raise ProxmoxError("%s: task %s still running after %ss (raise timeout)"
-                                   % (what or info["type"], upid, timeout), upid=upid)
+                raise ProxmoxError(
+                    "%s: task %s still running after %ss (raise timeout)" % (what or info["type"], upid, timeout),
+                    upid=upid,
+                )
             self._sleep(delay())
         exitstatus = status.get("exitstatus")
         if not task_succeeded(exitstatus):
             log = self.task_log_tail(node, upid)
-            raise ProxmoxError("%s failed: %s" % (what or "task %s" % info["type"], exitstatus), upid=upid,
-                               task_log=log)
+            raise ProxmoxError(
+                "%s failed: %s" % (what or "task %s" % info["type"], exitstatus), upid=upid, task_log=log
+            )
         return status
 
-    def task_log_tail(self, node: str, upid: str, lines: int = TASK_LOG_TAIL) -> List[str]:
+    def task_log_tail(self, node: str, upid: str, lines: int = TASK_LOG_TAIL) -> list[str]:
         log = self.get("nodes/%s/tasks/%s/log" % (node, upid), start=0, limit=500) or []
         return [entry.get("t", "") for entry in log][-lines:]
 
-    def run_task(self, method: str, path: str, timeout: float, what: str, **params: Any) -> Optional[Dict[str, Any]]:
+    def run_task(self, method: str, path: str, timeout: float, what: str, **params: Any) -> dict[str, Any] | None:
         """Send a request that starts a task and wait for it; None when PVE answered without a task."""
         upid = getattr(self, method)(path, **params)
         if not upid:

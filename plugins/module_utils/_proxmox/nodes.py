@@ -4,17 +4,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
-def node_summaries(resources: Sequence[Dict[str, Any]], node: Optional[str] = None) -> List[Dict[str, Any]]:
+def node_summaries(resources: Sequence[dict[str, Any]], node: str | None = None) -> list[dict[str, Any]]:
     """Each node of the /cluster/resources entries with its capacity, usage and what its VMs are allocated.
 
     Allocation counts every VM that is not a template, running or not (a stopped VM can be started at any
     time): cores_allocated is the sum of their vCPUs, memory_allocated of their configured memory.
     The *_free figures are capacity minus allocation; cores_free goes negative when vCPUs are overcommitted.
     """
-    vms: Dict[str, List[Dict[str, Any]]] = {}
+    vms: dict[str, list[dict[str, Any]]] = {}
     for item in resources:
         if item.get("type") in ("qemu", "lxc") and not item.get("template"):
             vms.setdefault(item.get("node", ""), []).append(item)
@@ -28,22 +29,24 @@ def node_summaries(resources: Sequence[Dict[str, Any]], node: Optional[str] = No
         maxmem = int(item.get("maxmem") or 0)
         cores = sum(int(vm.get("maxcpu") or 0) for vm in guests)
         memory = sum(int(vm.get("maxmem") or 0) for vm in guests)
-        out.append({
-            "node": name,
-            "online": item.get("status") == "online",
-            "status": item.get("status", "unknown"),
-            "maxcpu": maxcpu,
-            "maxmem": maxmem,
-            "cpu": float(item.get("cpu") or 0),
-            "mem": int(item.get("mem") or 0),
-            "maxdisk": int(item.get("maxdisk") or 0),
-            "disk": int(item.get("disk") or 0),
-            "uptime": int(item.get("uptime") or 0),
-            "vms": len(guests),
-            "vms_running": sum(1 for vm in guests if vm.get("status") == "running"),
-            "cores_allocated": cores,
-            "memory_allocated": memory,
-            "cores_free": maxcpu - cores,
-            "memory_free": maxmem - memory,
-        })
+        out.append(
+            {
+                "node": name,
+                "online": item.get("status") == "online",
+                "status": item.get("status", "unknown"),
+                "maxcpu": maxcpu,
+                "maxmem": maxmem,
+                "cpu": float(item.get("cpu") or 0),
+                "mem": int(item.get("mem") or 0),
+                "maxdisk": int(item.get("maxdisk") or 0),
+                "disk": int(item.get("disk") or 0),
+                "uptime": int(item.get("uptime") or 0),
+                "vms": len(guests),
+                "vms_running": sum(1 for vm in guests if vm.get("status") == "running"),
+                "cores_allocated": cores,
+                "memory_allocated": memory,
+                "cores_free": maxcpu - cores,
+                "memory_free": maxmem - memory,
+            }
+        )
     return out

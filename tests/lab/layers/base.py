@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import yaml
 
@@ -27,7 +27,7 @@ class Lab:
     YAML inventory dict ({"all": {"children": {...}, "vars": {...}}}) merged into inventories/lab/hosts.yml.
     """
 
-    def __init__(self, config: Dict[str, Any], published: Dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], published: dict[str, Any]) -> None:
         self.config = config
         self.published = published
         self.root = ROOT
@@ -37,10 +37,10 @@ class Lab:
     # ------------------------------------------------------------ state
 
     @classmethod
-    def load(cls) -> "Lab":
+    def load(cls) -> Lab:
         with open(CONFIG, encoding="utf-8") as f:
             config = yaml.safe_load(f)
-        published: Dict[str, Any] = {}
+        published: dict[str, Any] = {}
         path = os.path.join(LAB_DIR, "state.json")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -53,11 +53,12 @@ class Lab:
         os.makedirs(os.path.dirname(full), exist_ok=True)
         return full
 
-    def publish(self, layer: str, env: Optional[Dict[str, str]] = None, inventory: Optional[Dict[str, Any]] = None,
-                **facts: Any) -> None:
+    def publish(
+        self, layer: str, env: dict[str, str] | None = None, inventory: dict[str, Any] | None = None, **facts: Any
+    ) -> None:
         self.published[layer] = {"env": env or {}, "inventory": inventory or {}, "facts": facts}
 
-    def facts(self, layer: str) -> Dict[str, Any]:
+    def facts(self, layer: str) -> dict[str, Any]:
         return self.published.get(layer, {}).get("facts", {})
 
     def forget(self, layer: str) -> None:
@@ -68,8 +69,8 @@ class Lab:
         write_private(os.path.join(LAB_DIR, "state.json"), json.dumps(self.published, indent=2, sort_keys=True))
 
     @property
-    def env(self) -> Dict[str, str]:
-        out: Dict[str, str] = {}
+    def env(self) -> dict[str, str]:
+        out: dict[str, str] = {}
         for layer in self.published.values():
             out.update(layer.get("env", {}))
         return out
@@ -85,7 +86,7 @@ class Lab:
         env = self.env
         write_private(self.env_file, "".join("export %s=%s\n" % (k, shell_quote(v)) for k, v in sorted(env.items())))
         write_private(os.path.join(LAB_DIR, "env.json"), json.dumps(env, indent=2, sort_keys=True))
-        inventory: Dict[str, Any] = {"all": {"children": {}, "vars": {}}}
+        inventory: dict[str, Any] = {"all": {"children": {}, "vars": {}}}
         for name in sorted(self.published):
             merge(inventory, self.published[name].get("inventory", {}))
         os.makedirs(INVENTORY_DIR, exist_ok=True)
@@ -109,14 +110,14 @@ class Layer:
     def down(self, lab: Lab) -> None:
         raise NotImplementedError
 
-    def status(self, lab: Lab) -> Dict[str, Any]:
+    def status(self, lab: Lab) -> dict[str, Any]:
         raise NotImplementedError
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def merge(into: Dict[str, Any], other: Dict[str, Any]) -> None:
+def merge(into: dict[str, Any], other: dict[str, Any]) -> None:
     for key, value in other.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
             merge(into[key], value)
@@ -138,12 +139,12 @@ def write_private(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run(argv: List[str], check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess:
+def run(argv: list[str], check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess:
     """Run a command as an argument list; its output captured as text."""
     return subprocess.run(argv, check=check, text=True, capture_output=True, **kwargs)
 
 
-def read_pid(pidfile: str) -> Optional[int]:
+def read_pid(pidfile: str) -> int | None:
     try:
         with open(pidfile, encoding="utf-8") as f:
             return int(f.read().strip())
@@ -185,4 +186,3 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.1) -
             return
         time.sleep(interval)
     raise RuntimeError("lab: timed out after %.0fs waiting for %s" % (timeout, what))
-

@@ -6,7 +6,8 @@ import datetime
 import ipaddress
 import os
 import shutil
-from typing import Any, Dict, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .base import Lab, Layer, write_private
 
@@ -17,8 +18,12 @@ def _name(common_name: str) -> Any:
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ironcloud lab"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ironcloud lab"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def make_ca(directory: str) -> None:
@@ -27,7 +32,7 @@ def make_ca(directory: str) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     name = _name("ironcloud lab CA")
     cert = (
         x509.CertificateBuilder()
@@ -38,20 +43,34 @@ def make_ca(directory: str) -> None:
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    write_private(os.path.join(directory, "ca.key"),
-                  key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode())
+    write_private(
+        os.path.join(directory, "ca.key"),
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )
     with open(os.path.join(directory, "ca.crt"), "w", encoding="utf-8") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM).decode())
 
 
-def issue(directory: str, name: str, hosts: Sequence[str]) -> Dict[str, str]:
+def issue(directory: str, name: str, hosts: Sequence[str]) -> dict[str, str]:
     """A server certificate for hosts (IP addresses or DNS names), signed by the lab CA."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -69,7 +88,7 @@ def issue(directory: str, name: str, hosts: Sequence[str]) -> Dict[str, str]:
             sans.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             sans.append(x509.DNSName(host))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(name))
@@ -88,8 +107,12 @@ def issue(directory: str, name: str, hosts: Sequence[str]) -> Dict[str, str]:
     keyfile = os.path.join(directory, name + ".key")
     with open(certfile, "w", encoding="utf-8") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM).decode())
-    write_private(keyfile, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption()).decode())
+    write_private(
+        keyfile,
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )
     return {"cert": certfile, "key": keyfile}
 
 
@@ -101,11 +124,16 @@ class Pki(Layer):
         if not os.path.exists(os.path.join(directory, "ca.crt")):
             make_ca(directory)
         ca = os.path.join(directory, "ca.crt")
-        lab.publish(self.name, env={"IRONCLOUD_LAB_CA": ca}, inventory={"all": {"vars": {"ironcloud_lab_ca": ca}}},
-                    dir=directory, ca=ca)
+        lab.publish(
+            self.name,
+            env={"IRONCLOUD_LAB_CA": ca},
+            inventory={"all": {"vars": {"ironcloud_lab_ca": ca}}},
+            dir=directory,
+            ca=ca,
+        )
 
     def down(self, lab: Lab) -> None:
         shutil.rmtree(os.path.join(lab.dir, "pki"), ignore_errors=True)
 
-    def status(self, lab: Lab) -> Dict[str, Any]:
+    def status(self, lab: Lab) -> dict[str, Any]:
         return {"up": os.path.exists(os.path.join(lab.dir, "pki", "ca.crt"))}

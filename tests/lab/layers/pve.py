@@ -11,9 +11,9 @@ import ssl
 import subprocess
 import sys
 import uuid
-from typing import Any, Dict
+from typing import Any
 
-from .base import ROOT, Lab, Layer, pid_alive, read_pid, stop_pid, wait_for, write_private
+from .base import CONFIG, ROOT, Lab, Layer, pid_alive, read_pid, stop_pid, wait_for, write_private
 from .pki import issue
 
 SERVE = os.path.join(ROOT, "tests", "lab", "pve", "serve.py")
@@ -32,9 +32,8 @@ class Pve(Layer):
     def _answers(self, host: str, port: int, ca: str) -> bool:
         ctx = ssl.create_default_context(cafile=ca)
         try:
-            with socket.create_connection((host, port), timeout=1) as sock:
-                with ctx.wrap_socket(sock, server_hostname=host):
-                    return True
+            with socket.create_connection((host, port), timeout=1) as sock, ctx.wrap_socket(sock, server_hostname=host):
+                return True
         except OSError:
             return False
 
@@ -44,17 +43,29 @@ class Pve(Layer):
         ca = lab.facts("pki")["ca"]
         secrets_file = os.path.join(directory, "secrets.json")
         if not os.path.exists(secrets_file):
-            write_private(secrets_file, json.dumps({"password": secrets.token_urlsafe(18),
-                                                    "token_secret": str(uuid.uuid4())}))
+            write_private(
+                secrets_file, json.dumps({"password": secrets.token_urlsafe(18), "token_secret": str(uuid.uuid4())})
+            )
         with open(secrets_file, encoding="utf-8") as f:
             creds = json.load(f)
         host, port = cfg["host"], int(cfg["port"])
         if not self._running(lab):
             tls = issue(os.path.dirname(ca), "pve", [host, "localhost"])
-            log = open(os.path.join(directory, "pve.log"), "ab")
-            subprocess.Popen([sys.executable, SERVE, "--state-dir", directory, "--config",
-                              os.path.join(ROOT, "tests", "lab", "lab.yml"), "--cert", tls["cert"], "--key", tls["key"]],
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True)
+            argv = [
+                sys.executable,
+                SERVE,
+                "--state-dir",
+                directory,
+                "--config",
+                CONFIG,
+                "--cert",
+                tls["cert"],
+                "--key",
+                tls["key"],
+            ]
+            with open(os.path.join(directory, "pve.log"), "ab") as log:
+                # The fake keeps its own copy of the log's file descriptor; it outlives this process.
+                subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
             wait_for(lambda: self._running(lab) and self._answers(host, port, ca), 30, "the lab Proxmox API")
         token_id = "%s!%s" % (cfg["user"], cfg["token_name"])
         env = {
@@ -68,17 +79,24 @@ class Pve(Layer):
             "IRONCLOUD_LAB_PVE_CONTROL": os.path.join(directory, "control.sock"),
             "IRONCLOUD_LAB_PVE_REQUESTS": os.path.join(directory, "requests.jsonl"),
         }
-        inventory = {"all": {"hosts": {"localhost": {
-            # The controller: modules that talk to the API or the state store run here, in the venv's Python.
-            "ansible_connection": "local",
-            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        }}, "vars": {
-            "proxmox_api_host": host,
-            "proxmox_api_port": port,
-            "proxmox_api_token_id": token_id,
-            "proxmox_ca_path": ca,
-            "proxmox_cluster_nodes": sorted(cfg["nodes"]),
-        }}}
+        inventory = {
+            "all": {
+                "hosts": {
+                    "localhost": {
+                        # The controller: modules for the API and the state store run here, in the venv's Python.
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                    }
+                },
+                "vars": {
+                    "proxmox_api_host": host,
+                    "proxmox_api_port": port,
+                    "proxmox_api_token_id": token_id,
+                    "proxmox_ca_path": ca,
+                    "proxmox_cluster_nodes": sorted(cfg["nodes"]),
+                },
+            }
+        }
         lab.publish(self.name, env=env, inventory=inventory, dir=directory, host=host, port=port)
 
     def down(self, lab: Lab) -> None:
@@ -88,6 +106,6 @@ class Pve(Layer):
             stop_pid(pid, SERVE)
         shutil.rmtree(directory, ignore_errors=True)
 
-    def status(self, lab: Lab) -> Dict[str, Any]:
+    def status(self, lab: Lab) -> dict[str, Any]:
         cfg = lab.config["proxmox"]
         return {"up": self._running(lab), "url": "https://%s:%s" % (cfg["host"], cfg["port"])}

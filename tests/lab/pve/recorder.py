@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from typing import Any, Dict, Optional
+from typing import Any
 
 
 class RecorderMixin:
@@ -14,14 +14,14 @@ class RecorderMixin:
     integration tests fail on any request either would refuse.
     """
 
-    request_log: Optional[str] = None
+    request_log: str | None = None
     SECRETS = ("password", "new-password", "confirmation-password", "ticket", "vncticket", "otp", "tfa-challenge")
 
     def _record(self, request, body):
         super()._record(request, body)
         if not self.request_log or not request.path.startswith("/api2/json/"):
             return
-        params: Dict[str, Any] = dict(urllib.parse.parse_qsl(request.query_string, keep_blank_values=True))
+        params: dict[str, Any] = dict(urllib.parse.parse_qsl(request.query_string, keep_blank_values=True))
         if body and request.content_type == "application/x-www-form-urlencoded":
             params.update(urllib.parse.parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
         elif body and request.content_type == "application/json":
@@ -33,7 +33,11 @@ class RecorderMixin:
             if key in params:
                 params[key] = "***"
         who = request.headers.get("Authorization", "")
-        entry = {"method": request.method, "path": request.path[len("/api2/json"):], "params": params,
-                 "token": who.startswith("PVEAPIToken=")}
+        entry = {
+            "method": request.method,
+            "path": request.path[len("/api2/json") :],
+            "params": params,
+            "token": who.startswith("PVEAPIToken="),
+        }
         with open(self.request_log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, sort_keys=True) + "\n")

@@ -11,7 +11,8 @@ import functools
 import json
 import os
 import sys
-from typing import Any, Dict, Iterable, List
+from collections.abc import Iterable
+from typing import Any
 
 from fakepve import schema as pve_schema
 
@@ -23,14 +24,14 @@ def shared_dir() -> str:
     return os.environ.get("IRONCLOUD_SHARED", os.path.join(os.path.dirname(root), "shared"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(version: str) -> pve_schema.Schema:
     with open(os.path.join(shared_dir(), "data", "pve", "pve-api-schema-%s.json" % version), encoding="utf-8") as f:
         paths = json.load(f)["paths"]
     return pve_schema.Schema({template: spec.get("methods", {}) for template, spec in paths.items()})
 
 
-def problems(entry: Dict[str, Any]) -> List[str]:
+def problems(entry: dict[str, Any]) -> list[str]:
     """What the 8.4 and 9.1 schemas say is wrong with one recorded request (empty: valid in both)."""
     out = []
     for version in VERSIONS:
@@ -53,14 +54,14 @@ def problems(entry: Dict[str, Any]) -> List[str]:
     return out
 
 
-def check(entries: Iterable[Dict[str, Any]]) -> List[str]:
-    found: List[str] = []
+def check(entries: Iterable[dict[str, Any]]) -> list[str]:
+    found: list[str] = []
     for entry in entries:
         found.extend(problems(entry))
     return sorted(set(found))
 
 
-def read(path: str, start: int = 0) -> List[Dict[str, Any]]:
+def read(path: str, start: int = 0) -> list[dict[str, Any]]:
     """The entries of a request log from byte offset start."""
     if not os.path.exists(path):
         return []

@@ -19,7 +19,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from labpve import LabPve  # noqa: E402
+from labpve import LabPve
 
 
 async def serve(args: argparse.Namespace) -> None:
