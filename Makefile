@@ -12,6 +12,8 @@ PYTHON      ?= python3.11
 COLLECTIONS := $(ROOT)/.build/collections
 COLLECTION  := $(COLLECTIONS)/ansible_collections/ironcloud/stack
 LAB         := $(PY) $(ROOT)/tests/lab/labctl.py
+# The lab's endpoints and credentials, for commands run against it.
+LAB_ENV     := set -a && . $(ROOT)/.lab/env && set +a &&
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -81,12 +83,12 @@ integration: lab-up
 	$(PY) -m pytest -q tests/integration
 
 bench: lab-up
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+	@for b in bench/bench_*.py; do echo "== $$b"; $(LAB_ENV) $(PY) $$b; done
 
 test: deps venv lint sanity units integration
 
 demo: lab-up
-	ansible-playbook playbooks/site.yml
+	$(LAB_ENV) ansible-playbook playbooks/site.yml
 
 build: venv
 	ansible-galaxy collection build --force --output-path .build/dist
