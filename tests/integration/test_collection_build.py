@@ -24,7 +24,7 @@ def test_build_install_and_doc(tmp_path):
 
     target = tmp_path / "collections"
     # Only the new directory: the checkout's own collection link must not count as installed.
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(target), ANSIBLE_CONFIG=os.devnull)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(target), ANSIBLE_CONFIG=str(tmp_path / "none.cfg"))
     run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-p", str(target), tarballs[0]], env=env)
     installed = target / "ansible_collections" / "ironcloud" / "stack"
     assert (installed / "plugins" / "modules" / "proxmox_node_info.py").exists()
