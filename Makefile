@@ -24,10 +24,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 APT_PACKAGES := podman runc conmon netavark aardvark-dns containernetworking-plugins fuse-overlayfs \
 	slirp4netns catatonit uidmap iptables iproute2 iputils-ping debootstrap openvswitch-switch \
 	python3-openvswitch ethtool tcpdump ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd \
-	postgresql uuid-runtime rsync
+	postgresql uuid-runtime rsync shellcheck
 
 .PHONY: help deps venv collection lint sanity units integration lab-up lab-down lab-status \
-	bench test demo build clean
+	bench test demo build clean molecule
 
 help:
 	@echo "make demo   - set everything up, bring the lab up and build the cloud on it (site.yml)"
@@ -78,6 +78,12 @@ lab-down: venv
 
 lab-status: venv
 	$(LAB) status
+
+# The hypervisor role's molecule scenario (extensions/molecule/hypervisor, about 40 s) on the image and
+# networks of the lab's hosts layer.
+molecule: deps venv
+	$(LAB) up hosts
+	molecule test -s hypervisor
 
 integration: lab-up
 	$(PY) -m pytest -q tests/integration
