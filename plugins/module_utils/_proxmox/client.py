@@ -184,6 +184,13 @@ class ProxmoxClient:
     def delete(self, path: str, **params: Any) -> Any:
         return self._call(lambda: self._api(path).delete(**to_api(params)), "DELETE /%s" % path)
 
+    def request(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """get/post/put/delete with the parameters as a dict, for API parameters named like an argument
+        (PUT /access/acl takes `path`, a start takes `timeout`)."""
+        values = to_api(params or {})
+        verb = method.lower()
+        return self._call(lambda: getattr(self._api(path), verb)(**values), "%s /%s" % (method.upper(), path))
+
     # --------------------------------------------------------------------- reads
 
     def resources(self, kind: str | None = None) -> list[dict[str, Any]]:
