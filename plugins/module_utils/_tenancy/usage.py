@@ -1,0 +1,150 @@
+# Copyright: ironcloud.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Quota accounting: what a tenant (or project) uses, has reserved, and has left.
+
+used      cores, memory_mb, disk_gb, vms: committed reservations (the VMs that exist); networks: project networks;
+          addresses: address leases; storage_gb: not tracked here (Ceph pool quotas enforce it), always 0.
+reserved  the same sizes of reservations in flight: state reserved and not expired. Expired ones count nowhere.
+free      quota - used - reserved, or None where the quota is not set (unlimited).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
+    QUOTA_KEYS,
+    NotFound,
+    QuotaExceeded,
+)
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Tx
+
+SIZES = ("cores", "memory_mb", "disk_gb", "vms")
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    utc = datetime.timezone.utc  # noqa: UP017 - modules may run on Python < 3.11
+    return datetime.datetime.fromtimestamp(float(epoch), utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tenant_row(tx: Tx, name: str, lock: bool = False) -> dict[str, Any]:
+    sql = "SELECT * FROM tenants WHERE name = ?"
+    row = tx.one_for_update(sql, (name,)) if lock else tx.one(sql, (name,))
+    if row is None:
+        raise NotFound(
+            "tenant: %r does not exist (create it with ironcloud.stack.cloud_tenant)" % name, option="tenant"
+        )
+    return row
+
+
+def project_exists(tx: Tx, tenant: str, project: str) -> None:
+    if tx.one("SELECT name FROM projects WHERE tenant = ? AND name = ?", (tenant, project)) is None:
+        known = [r["name"] for r in tx.all("SELECT name FROM projects WHERE tenant = ? ORDER BY name", (tenant,))]
+        raise NotFound(
+            "project: %r is not a project of tenant %s (projects: %s; add it with cloud_tenant's "
+            "projects option)" % (project, tenant, ", ".join(known) or "none"),
+            option="project",
+        )
+
+
+def quota_of(row: Mapping[str, Any]) -> dict[str, int | None]:
+    return {key: (None if row.get("q_" + key) is None else int(row["q_" + key])) for key in QUOTA_KEYS}
+
+
+def _sums(tx: Tx, where: str, params: list[Any]) -> dict[str, int]:
+    row = (
+        tx.one(
+            "SELECT COALESCE(SUM(cores), 0) AS cores, COALESCE(SUM(memory_mb), 0) AS memory_mb, "
+            "COALESCE(SUM(disk_gb), 0) AS disk_gb, COALESCE(SUM(vms), 0) AS vms, "
+            "COALESCE(SUM(addresses), 0) AS addresses FROM reservations WHERE " + where,
+            params,
+        )
+        or {}
+    )
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def counts(tx: Tx, tenant: str, now: float, project: str | None = None) -> dict[str, dict[str, int]]:
+    """{'used': {...}, 'reserved': {...}} for the tenant, or one of its projects."""
+    scope = "tenant = ?" + (" AND project = ?" if project is not None else "")
+    params: list[Any] = [tenant] + ([project] if project is not None else [])
+    committed = _sums(tx, scope + " AND state = 'committed'", params)
+    flight = _sums(tx, scope + " AND state = 'reserved' AND expires > ?", params + [now])
+    networks = int(tx.value("SELECT COUNT(*) FROM networks WHERE " + scope, params) or 0)
+    addresses = int(tx.value("SELECT COUNT(*) FROM leases WHERE " + scope, params) or 0)
+    used = {k: committed[k] for k in SIZES}
+    used.update(networks=networks, addresses=addresses, storage_gb=0)
+    reserved = {k: flight[k] for k in SIZES}
+    reserved.update(networks=0, addresses=flight["addresses"], storage_gb=0)
+    return {"used": used, "reserved": reserved}
+
+
+def usage(tx: Tx, row: Mapping[str, Any], now: float) -> dict[str, Any]:
+    quota = quota_of(row)
+    c = counts(tx, row["name"], now)
+    free = {k: (None if quota[k] is None else quota[k] - c["used"][k] - c["reserved"][k]) for k in QUOTA_KEYS}
+    return {"quota": quota, "used": c["used"], "reserved": c["reserved"], "free": free}
+
+
+def check_quota(
+    tx: Tx, row: Mapping[str, Any], want: Mapping[str, int], now: float, exclude_reservation: str | None = None
+) -> None:
+    """QuotaExceeded naming the first resource that used + reserved + want would take over the tenant's quota."""
+    quota = quota_of(row)
+    if all(quota.get(k) is None for k in want):
+        return
+    c = counts(tx, row["name"], now)
+    if exclude_reservation is not None:
+        own = tx.one(
+            "SELECT * FROM reservations WHERE id = ? AND state = 'reserved' AND expires > ?", (exclude_reservation, now)
+        )
+        if own:
+            for k in SIZES + ("addresses",):
+                c["reserved"][k] -= int(own[k])
+    for key in QUOTA_KEYS:
+        if key not in want or quota[key] is None or not want[key]:
+            continue
+        total = c["used"][key] + c["reserved"][key] + int(want[key])
+        if total > quota[key]:
+            raise QuotaExceeded(
+                "quota exceeded for tenant %s: %s %d > %d" % (row["name"], key, total, quota[key]),
+                tenant=row["name"],
+                resource=key,
+                requested=int(want[key]),
+                quota=quota[key],
+                used=c["used"][key],
+                reserved=c["reserved"][key],
+            )
+
+
+def report(tx: Tx, now: float, tenant: str | None = None, project: str | None = None) -> list[dict[str, Any]]:
+    """cloud_usage_info: per tenant (and its projects) quota, used, reserved, free."""
+    rows = [tenant_row(tx, tenant)] if tenant is not None else tx.all("SELECT * FROM tenants ORDER BY name")
+    out = []
+    for row in rows:
+        entry: dict[str, Any] = {"name": row["name"]}
+        entry.update(usage(tx, row, now))
+        projects = [
+            r["name"] for r in tx.all("SELECT name FROM projects WHERE tenant = ? ORDER BY name", (row["name"],))
+        ]
+        if project is not None:
+            if project not in projects:
+                project_exists(tx, row["name"], project)
+            projects = [project]
+        entry["projects"] = []
+        for name in projects:
+            pc = counts(tx, row["name"], now, project=name)
+            networks = tx.all(
+                "SELECT name, vni, cidr, gateway, tag, mtu FROM networks WHERE tenant = ? AND "
+                "project = ? ORDER BY name",
+                (row["name"], name),
+            )
+            entry["projects"].append(
+                {"name": name, "used": pc["used"], "reserved": pc["reserved"], "networks": networks}
+            )
+        out.append(entry)
+    return out

@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# Copyright: ironcloud.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cloud_address
+short_description: Lease or release the address of an owner on a project network
+version_added: 0.1.0
+description:
+  - Leases an address of a project network to an owner (a VM's NIC), or releases it.
+  - The same owner always gets the same address. The network, gateway and broadcast addresses are never leased.
+  - A requested O(address) is honoured if it is free, else the module fails naming who holds it.
+  - Addresses are handed out in order; released ones are reused once the end of the subnet is reached.
+  - The lease counts against the tenant's C(addresses) quota.
+extends_documentation_fragment:
+  - ironcloud.stack.state_store
+  - ironcloud.stack.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  action_group:
+    description: Use C(group/ironcloud.stack.cloud) in C(module_defaults) to set the state store once.
+    support: full
+    membership:
+      - ironcloud.stack.cloud
+options:
+  tenant:
+    description: The tenant.
+    type: str
+    required: true
+  project:
+    description: The project.
+    type: str
+    required: true
+  network:
+    description: The project network's name (see M(ironcloud.stack.cloud_network)).
+    type: str
+    required: true
+  owner:
+    description:
+      - Who holds the address within the project, by convention V(<vm name>/<nic>), for example V(web1/net0).
+      - 1 to 63 characters out of C(a-z), C(0-9), C(.), C(_), C(:), C(/) and C(-), starting with a letter or digit.
+    type: str
+    required: true
+  address:
+    description:
+      - A specific address (V(10.100.0.10) or V(10.100.0.10/24)). With O(state=absent), the release is refused
+        if the owner holds another address.
+    type: str
+  vmid:
+    description: The VMID the lease is bound to (set when the VM exists; M(ironcloud.stack.cloud_reconcile) uses it).
+    type: int
+  state:
+    description: V(present) leases; V(absent) releases.
+    type: str
+    choices: [present, absent]
+    default: present
+author:
+  - ironcloud.stack maintainers (@ironcloud)
+"""
+
+EXAMPLES = r"""
+- name: The address of web1's first NIC
+  ironcloud.stack.cloud_address:
+    tenant: acme
+    project: web
+    network: front
+    owner: web1/net0
+    vmid: 120
+  register: ip
+
+- name: Cloud-init with the leased address
+  ansible.builtin.debug:
+    msg: "ipconfig0: ip={{ ip.address }}/{{ ip.prefix_length }},gw={{ ip.gateway }}"
+
+- name: A fixed address for a load balancer VIP
+  ironcloud.stack.cloud_address:
+    tenant: acme
+    project: web
+    network: front
+    owner: vip/api
+    address: 10.100.0.250
+
+- name: Release it
+  ironcloud.stack.cloud_address:
+    tenant: acme
+    project: web
+    network: front
+    owner: web1/net0
+    state: absent
+"""
+
+RETURN = r"""
+address:
+  description: The leased address (after a release, the address that was released; null if there was none).
+  returned: always
+  type: str
+  sample: 10.100.0.2
+prefix_length:
+  description: The network's prefix length.
+  returned: always
+  type: int
+  sample: 24
+gateway:
+  description: The network's gateway.
+  returned: always
+  type: str
+  sample: 10.100.0.1
+lease:
+  description: The lease; null after a release.
+  returned: always
+  type: dict
+  contains:
+    tenant:
+      description: The tenant.
+      type: str
+    project:
+      description: The project.
+      type: str
+    network:
+      description: The network's name.
+      type: str
+    owner:
+      description: The owner.
+      type: str
+    address:
+      description: The address.
+      type: str
+    prefix_length:
+      description: The prefix length.
+      type: int
+    cidr:
+      description: The network's subnet.
+      type: str
+    gateway:
+      description: The gateway.
+      type: str
+    vmid:
+      description: The bound VMID, or null.
+      type: int
+    tag:
+      description: The network's local tag on C(br-int).
+      type: int
+    vni:
+      description: The network's VNI.
+      type: int
+    mtu:
+      description: The network's MTU.
+      type: int
+msg:
+  description: What was done.
+  returned: always
+  type: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import ensure_address
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs, shaped
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
+
+
+def main() -> None:
+    argument_spec = state_store_argument_spec()
+    argument_spec.update(
+        tenant=dict(type="str", required=True),
+        project=dict(type="str", required=True),
+        network=dict(type="str", required=True),
+        owner=dict(type="str", required=True),
+        address=dict(type="str"),
+        vmid=dict(type="int"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_libs(module)
+    run_module(
+        module, lambda: shaped(module, ensure_address(open_for(module), module.params, module.check_mode, time.time()))
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+#!/usr/bin/python
+# Copyright: ironcloud.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cloud_usage_info
+short_description: Quota, usage, reservations in flight and what is left, per tenant and project
+version_added: 0.1.0
+description:
+  - Reads the state store. For each tenant its quota, what it uses, what reservations in flight hold and what is
+    free; for each of its projects what it uses and holds, and its networks.
+  - Expired reservations count nowhere. Run M(ironcloud.stack.cloud_reconcile) first for figures recomputed from
+    Proxmox.
+extends_documentation_fragment:
+  - ironcloud.stack.state_store
+  - ironcloud.stack.attributes
+  - ironcloud.stack.attributes.info_module
+attributes:
+  action_group:
+    description: Use C(group/ironcloud.stack.cloud) in C(module_defaults) to set the state store once.
+    support: full
+    membership:
+      - ironcloud.stack.cloud
+options:
+  tenant:
+    description: Only this tenant (an error if it does not exist).
+    type: str
+  project:
+    description: Only this project of O(tenant).
+    type: str
+author:
+  - ironcloud.stack maintainers (@ironcloud)
+"""
+
+EXAMPLES = r"""
+- name: Usage of every tenant
+  ironcloud.stack.cloud_usage_info:
+  register: usage
+
+- name: What acme has left
+  ansible.builtin.debug:
+    msg: "{{ (usage.tenants | selectattr('name', 'equalto', 'acme') | first).free }}"
+
+- name: One project
+  ironcloud.stack.cloud_usage_info:
+    tenant: acme
+    project: web
+"""
+
+RETURN = r"""
+tenants:
+  description: The tenants, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The tenant.
+      type: str
+    quota:
+      description: Its limits (null where unlimited), keys C(cores), C(memory_mb), C(disk_gb), C(vms), C(networks),
+        C(addresses), C(storage_gb).
+      type: dict
+    used:
+      description: What it uses, same keys.
+      type: dict
+    reserved:
+      description: What reservations in flight hold, same keys.
+      type: dict
+    free:
+      description: Quota minus used minus reserved (null where unlimited).
+      type: dict
+    projects:
+      description: Its projects, each with C(name), C(used), C(reserved) and C(networks) (each network with
+        C(name), C(vni), C(cidr), C(gateway), C(tag), C(mtu)).
+      type: list
+      elements: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import check_name
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage import report
+
+
+def run(module: AnsibleModule) -> dict:
+    tenant = module.params["tenant"]
+    project = module.params["project"]
+    if tenant is not None:
+        check_name("tenant", tenant)
+    if project is not None:
+        check_name("project", project)
+    store = open_for(module)
+    now = time.time()
+    return {"changed": False, "tenants": store.run(lambda tx: report(tx, now, tenant, project), write=False)}
+
+
+def main() -> None:
+    argument_spec = state_store_argument_spec()
+    argument_spec.update(tenant=dict(type="str"), project=dict(type="str"))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_by={"project": ("tenant",)})
+    require_libs(module, netaddr=False)
+    run_module(module, lambda: run(module))
+
+
+if __name__ == "__main__":
+    main()
