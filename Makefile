@@ -95,6 +95,8 @@ test: deps venv lint sanity units integration
 
 demo: lab-up
 	$(LAB_ENV) ansible-playbook playbooks/site.yml
+	@echo "The lab cloud as the ironcloud.stack.cloud inventory plugin sees it:"
+	$(LAB_ENV) ansible-inventory -i inventories/lab-cloud/lab.cloud.yml --graph
 
 build: venv
 	ansible-galaxy collection build --force --output-path .build/dist

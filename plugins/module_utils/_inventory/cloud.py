@@ -1,0 +1,338 @@
+# Copyright: ironcloud.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cloud inventory computed from its two sources, without Ansible: pure and unit-tested.
+
+Sources (the inventory plugin ironcloud.stack.cloud fetches them, or reads them from its cache):
+- the entries of one ``GET /cluster/resources`` (VMs, containers and nodes; storage and pools are ignored);
+- a snapshot of the state store: tenants (with quota and usage), projects and address leases.
+
+``build_inventory`` turns them into hosts with their variables and groups:
+
+- hosts: every guest that is not a template, by name, and every hypervisor node, by node name;
+- ``hypervisors``: the nodes; ``node_<n>``: the guests on node n;
+- ``running`` / ``stopped``: guests by power state (a guest of an offline node has neither);
+- ``tenant_<t>``: guests tagged ``ic-tenant-<t>`` (and every tenant of the store, even without guests);
+- ``project_<t>_<p>``: guests tagged ``ic-tenant-<t>`` and ``ic-project-<p>``, a child group of ``tenant_<t>``;
+- role groups: every other tag starting with ``ic-`` names one, ``-`` becoming ``_``
+  (``ic-k3s-server`` -> ``k3s_server``, ``ic-k3s-agent`` -> ``k3s_agent``), unless it would name one of the
+  groups above (``all``, ``ungrouped``, ``hypervisors``, ``running``, ``stopped``, ``tenant_*``, ``project_*``,
+  ``node_*``).
+
+Group names keep ``[A-Za-z0-9_]``; any other character becomes ``_`` (PVE tags are lower case already).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.nodes import node_summaries
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+TAG_PREFIX = "ic-"
+TENANT_TAG = "ic-tenant-"
+PROJECT_TAG = "ic-project-"
+GUEST_TYPES = ("qemu", "lxc")
+STATUS_GROUPS = ("running", "stopped")
+HYPERVISORS = "hypervisors"
+# Groups a role tag may not name: the plugin's own and Ansible's.
+RESERVED_GROUPS = frozenset(("all", "ungrouped", HYPERVISORS) + STATUS_GROUPS)
+RESERVED_PREFIXES = ("tenant_", "project_", "node_")
+
+# What the host variable addresses shows of each lease.
+LEASE_KEYS = ("nic", "address", "prefix_length", "gateway", "network", "owner")
+
+_TAG_SPLIT = re.compile(r"[;,\s]+")
+_GROUP_BAD = re.compile(r"[^A-Za-z0-9_]")
+
+
+@dataclass
+class InventoryView:
+    """What the inventory holds: hosts with their variables, groups with their hosts and child groups."""
+
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, set[str]] = field(default_factory=dict)
+    children: dict[str, set[str]] = field(default_factory=dict)
+    group_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, group: str, host: str) -> None:
+        self.groups.setdefault(group, set()).add(host)
+
+    def group(self, group: str) -> None:
+        self.groups.setdefault(group, set())
+
+    def child(self, parent: str, child: str) -> None:
+        self.group(parent)
+        self.group(child)
+        self.children.setdefault(parent, set()).add(child)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able form, sorted, for tests and debugging."""
+        return {
+            "hosts": {h: self.hosts[h] for h in sorted(self.hosts)},
+            "groups": {g: sorted(self.groups[g]) for g in sorted(self.groups)},
+            "children": {g: sorted(c) for g, c in sorted(self.children.items())},
+            "group_vars": {g: self.group_vars[g] for g in sorted(self.group_vars)},
+        }
+
+
+def parse_tags(value: Any) -> list[str]:
+    """PVE's tags of a guest as a list: ``;`` separates them (older releases also took ``,`` and spaces)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        items: Iterable[str] = (str(v) for v in value)
+    else:
+        items = _TAG_SPLIT.split(str(value))
+    out: list[str] = []
+    for tag in items:
+        tag = tag.strip()
+        if tag and tag not in out:
+            out.append(tag)
+    return out
+
+
+def safe_group(name: str) -> str:
+    """A valid Ansible group name: characters other than letters, digits and ``_`` become ``_``."""
+    return _GROUP_BAD.sub("_", name)
+
+
+def tenant_group(tenant: str) -> str:
+    return safe_group("tenant_%s" % tenant)
+
+
+def project_group(tenant: str, project: str) -> str:
+    return safe_group("project_%s_%s" % (tenant, project))
+
+
+def node_group(node: str) -> str:
+    return safe_group("node_%s" % node)
+
+
+def role_of(tag: str) -> str | None:
+    """The role group a tag names (``ic-k3s-server`` -> ``k3s_server``), None for other tags.
+
+    A tag that would name one of the plugin's own groups (``ic-running``, ``ic-node-x``, ...) names none.
+    """
+    if not tag.startswith(TAG_PREFIX) or tag.startswith((TENANT_TAG, PROJECT_TAG)):
+        return None
+    role = safe_group(tag[len(TAG_PREFIX) :])
+    if not role or role in RESERVED_GROUPS or role.startswith(RESERVED_PREFIXES):
+        return None
+    return role
+
+
+def tenancy_of(tags: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
+    """(tenant, project, roles) of a guest's tags; the first tenant and project tag win."""
+    tenant = project = None
+    roles: list[str] = []
+    for tag in tags:
+        if tag.startswith(TENANT_TAG) and len(tag) > len(TENANT_TAG):
+            tenant = tenant or tag[len(TENANT_TAG) :]
+        elif tag.startswith(PROJECT_TAG) and len(tag) > len(PROJECT_TAG):
+            project = project or tag[len(PROJECT_TAG) :]
+        else:
+            role = role_of(tag)
+            if role and role not in roles:
+                roles.append(role)
+    return tenant, project, roles
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def guest_usage(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The live usage of a guest or node as /cluster/resources reports it, in the units of the sizes."""
+    return {
+        "cpu": round(_float(item.get("cpu")), 4),
+        "memory_used_mb": _int(item.get("mem")) // MiB,
+        "disk_used_gb": round(_int(item.get("disk")) / GiB, 2),
+        "uptime": _int(item.get("uptime")),
+    }
+
+
+def split_owner(owner: Any) -> tuple[str, int]:
+    """The VM name and NIC index of a lease owner: ``web1/net0`` -> (``web1``, 0); ``web1`` -> (``web1``, 0)."""
+    text = str(owner or "")
+    vm, dummy, nic = text.partition("/")
+    digits = re.search(r"(\d+)$", nic)
+    return vm, int(digits.group(1)) if digits else 0
+
+
+class LeaseIndex:
+    """The leases of the store by the guest they belong to: bound to its VMID, or (unbound) owned by its name."""
+
+    def __init__(self, leases: Sequence[Mapping[str, Any]]) -> None:
+        self.by_vmid: dict[int, list[Mapping[str, Any]]] = {}
+        self.by_name: dict[str, list[Mapping[str, Any]]] = {}
+        for lease in leases:
+            if lease.get("vmid") not in (None, ""):
+                self.by_vmid.setdefault(_int(lease["vmid"]), []).append(lease)
+            elif lease.get("vm"):
+                self.by_name.setdefault(str(lease["vm"]), []).append(lease)
+
+    def of(self, vmid: int, name: str, tenant: str | None, project: str | None) -> list[Mapping[str, Any]]:
+        found = list(self.by_vmid.get(vmid, []))
+        if not found and name:
+            found = [
+                lease
+                for lease in self.by_name.get(name, [])
+                if (tenant is None or lease.get("tenant") == tenant)
+                and (project is None or lease.get("project") == project)
+            ]
+        return sorted(found, key=lambda lease: (_int(lease.get("nic")), str(lease.get("address"))))
+
+
+def _host_names(guests: Sequence[Mapping[str, Any]], reserved: set[str]) -> tuple[dict[int, str], list[str]]:
+    """The inventory name of each guest: its name; a guest without one is ``vm-<vmid>``.
+
+    Proxmox allows duplicate names. The guest with the lowest VMID keeps the name, the others become
+    ``<name>-<vmid>`` (with a warning); so does a guest named like a node.
+    """
+    by_name: dict[str, list[int]] = {}
+    for guest in guests:
+        vmid = _int(guest.get("vmid"))
+        name = str(guest.get("name") or "") or "vm-%d" % vmid
+        by_name.setdefault(name, []).append(vmid)
+    names: dict[int, str] = {}
+    warnings: list[str] = []
+    for name, vmids in sorted(by_name.items()):
+        vmids.sort()
+        for position, vmid in enumerate(vmids):
+            if name in reserved or position > 0:
+                names[vmid] = "%s-%d" % (name, vmid)
+                why = "a node has that name" if name in reserved else "VM %d has it too" % vmids[0]
+                warnings.append("VM %d is named %r, but %s: it is inventoried as %r" % (vmid, name, why, names[vmid]))
+            else:
+                names[vmid] = name
+    return names, warnings
+
+
+def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, Any] | None = None) -> InventoryView:
+    """The inventory of the cloud from the /cluster/resources entries and a state store snapshot.
+
+    ``store`` is ``{"tenants": [{"name", "quota", "usage", "reserved", "free"}], "projects": [{"tenant", "name"}],
+    "leases": [{"tenant", "project", "network", "owner", "vm", "nic", "vmid", "address", "prefix_length",
+    "gateway"}]}`` (any part may be missing; see sources.read_store). A lease belongs to the guest of its VMID once
+    bound, before that to the guest named like its owner's VM part in the same tenant and project.
+    """
+    store = store or {}
+    view = InventoryView()
+    view.group(HYPERVISORS)
+    for status in STATUS_GROUPS:
+        view.group(status)
+
+    nodes = node_summaries(resources)
+    node_names = {n["node"] for n in nodes}
+    for node in nodes:
+        name = node["node"]
+        view.hosts[name] = {
+            "node": name,
+            "status": node["status"],
+            "online": node["online"],
+            "cores": node["maxcpu"],
+            "memory_mb": node["maxmem"] // MiB,
+            "disk_gb": round(node["maxdisk"] / GiB, 2),
+            "usage": {
+                "cpu": round(node["cpu"], 4),
+                "memory_used_mb": node["mem"] // MiB,
+                "disk_used_gb": round(node["disk"] / GiB, 2),
+                "uptime": node["uptime"],
+                "vms": node["vms"],
+                "vms_running": node["vms_running"],
+                "cores_allocated": node["cores_allocated"],
+                "memory_allocated_mb": node["memory_allocated"] // MiB,
+            },
+        }
+        view.add(HYPERVISORS, name)
+        view.group(node_group(name))
+
+    for tenant in store.get("tenants") or []:
+        tname = str(tenant.get("name") or "")
+        if not tname:
+            continue
+        group = tenant_group(tname)
+        view.group(group)
+        view.group_vars[group] = {
+            "tenant": tname,
+            "tenant_quota": dict(tenant.get("quota") or {}),
+            "tenant_usage": dict(tenant.get("usage") or {}),
+            "tenant_reserved": dict(tenant.get("reserved") or {}),
+            "tenant_free": dict(tenant.get("free") or {}),
+        }
+    for project in store.get("projects") or []:
+        tname, pname = str(project.get("tenant") or ""), str(project.get("name") or "")
+        if tname and pname:
+            view.child(tenant_group(tname), project_group(tname, pname))
+
+    guests = [r for r in resources if r.get("type") in GUEST_TYPES and not _int(r.get("template"))]
+    names, warnings = _host_names(guests, node_names)
+    view.warnings.extend(warnings)
+    leases = LeaseIndex(store.get("leases") or [])
+    for guest in sorted(guests, key=lambda g: _int(g.get("vmid"))):
+        vmid = _int(guest.get("vmid"))
+        host = names[vmid]
+        tags = parse_tags(guest.get("tags"))
+        tenant, project, roles = tenancy_of(tags)
+        node = str(guest.get("node") or "")
+        status = str(guest.get("status") or "unknown")
+        own = leases.of(vmid, str(guest.get("name") or ""), tenant, project)
+        hostvars: dict[str, Any] = {
+            "vmid": vmid,
+            "vm_name": str(guest.get("name") or ""),
+            "node": node,
+            "vmtype": guest.get("type"),
+            "status": status,
+            "vm_tags": tags,
+            "tenant": tenant,
+            "project": project,
+            "vm_roles": roles,
+            "cores": _int(guest.get("maxcpu")),
+            "memory_mb": _int(guest.get("maxmem")) // MiB,
+            "disk_gb": round(_int(guest.get("maxdisk")) / GiB, 2),
+            "usage": guest_usage(guest),
+            "address": None,
+            "addresses": [{k: lease.get(k) for k in LEASE_KEYS if k in lease} for lease in own],
+        }
+        for key in ("pool", "lock", "hastate"):
+            if guest.get(key):
+                hostvars[key] = guest[key]
+        if own:
+            hostvars["address"] = own[0].get("address")
+            hostvars["ansible_host"] = own[0].get("address")
+        view.hosts[host] = hostvars
+        if node:
+            view.add(node_group(node), host)
+        if status in STATUS_GROUPS:
+            view.add(status, host)
+        if tenant:
+            if project:
+                group = project_group(tenant, project)
+                view.child(tenant_group(tenant), group)
+                view.add(group, host)
+            else:
+                view.add(tenant_group(tenant), host)
+        elif project:
+            view.warnings.append(
+                "VM %d (%s) is tagged %s%s but has no %s tag: it is in no project group"
+                % (vmid, host, PROJECT_TAG, project, TENANT_TAG)
+            )
+        for role in roles:
+            view.add(role, host)
+    return view
