@@ -105,6 +105,7 @@ def run(env: dict[str, str], tasks: list[dict[str, Any]], vms: list[str], workdi
         capture_output=True,
         text=True,
         timeout=1800,
+        check=False,
     )
     if result.returncode != 0:
         sys.exit("scenario failed:\n" + (result.stdout + result.stderr)[-4000:])

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of the tenancy state store, on SQLite and on the lab's PostgreSQL.
 
     .venv/bin/python bench/bench_tenancy.py [--leases 60000] [--workers 50] [--per-worker 20] [--backend both]
@@ -27,7 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402,F401 - installs the collection loader for ansible_collections.ironcloud.stack
+from conftest import install_collection_loader  # noqa: E402
+
+install_collection_loader()
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError  # noqa: E402
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import reservations as res  # noqa: E402
@@ -125,7 +126,7 @@ def bench_reservations(url: str, workers: int, per_worker: int) -> dict[str, Any
         p.start()
     barrier.wait()
     start = time.monotonic()
-    errors = [e for _, e in (queue.get(timeout=600) for _ in procs) if e]
+    errors = [e for _ignored, e in (queue.get(timeout=600) for _ignored in procs) if e]
     if errors:
         raise SystemExit("a worker failed: %s" % errors[0])
     elapsed = time.monotonic() - start

@@ -8,11 +8,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
 
 
-def _install_collection_loader() -> None:
+def install_collection_loader() -> None:
     """Make `ansible_collections.ironcloud.stack` importable as Ansible itself resolves it."""
     from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
     _AnsibleCollectionFinder(paths=[COLLECTIONS], scan_sys_paths=True)._install()
 
 
-_install_collection_loader()
+install_collection_loader()

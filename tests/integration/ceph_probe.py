@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Client-side probes of the lab's Ceph, run by tests/integration/test_ceph.py with Debian's /usr/bin/python3.
 
 The test venv's Python cannot import python3-rados (a Debian package for Debian's Python), so the tests run

@@ -14,7 +14,7 @@ PREFIX = "it-lab-"
 
 @pytest.fixture(scope="module")
 def api(lab_env: dict[str, str]) -> Any:
-    user, _, token = lab_env["PROXMOX_TOKEN_ID"].partition("!")
+    user, _ignored, token = lab_env["PROXMOX_TOKEN_ID"].partition("!")
     return ProxmoxAPI(
         lab_env["PROXMOX_HOST"],
         port=int(lab_env["PROXMOX_PORT"]),
@@ -34,7 +34,7 @@ def clean(pve_control):
 
 def wait(api: Any, upid: str) -> dict[str, Any]:
     node = upid.split(":")[1]
-    for _ in range(600):
+    for _ignored in range(600):
         status = api.nodes(node).tasks(upid).status.get()
         if status["status"] == "stopped":
             return status

@@ -76,7 +76,7 @@ def run_all(target: Any, args: list[tuple], timeout: float = 240) -> list[Any]:
     procs = [CTX.Process(target=target, args=(barrier, queue, *a)) for a in args]
     for p in procs:
         p.start()
-    results = [queue.get(timeout=timeout) for _ in procs]
+    results = [queue.get(timeout=timeout) for _ignored in procs]
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0, "a worker process died (exit code %s)" % p.exitcode

@@ -25,7 +25,7 @@ PREFIX = "ovslab-"
 def _run(
     argv: list[str], check: bool = True, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess:
-    result = subprocess.run(argv, text=True, capture_output=True, env=env, input=input)
+    result = subprocess.run(argv, text=True, capture_output=True, env=env, input=input, check=False)
     if check and result.returncode != 0:
         raise RuntimeError("%s: rc=%s %s" % (" ".join(argv), result.returncode, result.stderr.strip()))
     return result

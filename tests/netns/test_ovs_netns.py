@@ -36,7 +36,7 @@ NETS = [{"vni": 1001, "tag": 11}, {"vni": 1002, "tag": 12}]
 
 
 def runner(argv: list[str], data: str | None = None, binary_data: bool = False) -> tuple[int, str, str]:
-    result = subprocess.run(argv, input=data, text=True, capture_output=True)
+    result = subprocess.run(argv, input=data, text=True, capture_output=True, check=False)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -77,11 +77,11 @@ def ping(ns: str, address: str, size: int = 56, count: int = 1) -> bool:
         "do",
         address,
     ]
-    return subprocess.run(argv, capture_output=True).returncode == 0
+    return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
 
 def ping_retry(ns: str, address: str, tries: int = 5) -> bool:
-    return any(ping(ns, address) for _ in range(tries))
+    return any(ping(ns, address) for _ignored in range(tries))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def mesh() -> Iterator[tuple[NsOvsLab, dict[str, NsOvsHost], dict[str, str]]]:
 
 
 def test_check_apply_check_apply_on_real_ovs(mesh):
-    _, hosts, _ = mesh
+    _ignored, hosts, _ignored = mesh
     for host in hosts.values():
         check = overlay(host, check=True)
         assert check["changed"]
@@ -124,7 +124,7 @@ def test_check_apply_check_apply_on_real_ovs(mesh):
 
 
 def test_isolation_and_mtu(mesh):
-    _, _, guests = mesh
+    _ignored, _ignored, guests = mesh
     assert ping_retry(guests["p1-a"], "10.10.0.2")
     assert ping_retry(guests["p1-b"], "10.10.0.3")
     assert ping_retry(guests["p2-c"], "10.10.0.11")
@@ -137,7 +137,7 @@ def test_isolation_and_mtu(mesh):
 
 
 def test_restart_repaired_on_that_host_only(mesh):
-    _, hosts, guests = mesh
+    _ignored, hosts, guests = mesh
     hosts["b"].restart_vswitchd()
     import time
 
@@ -146,7 +146,10 @@ def test_restart_repaired_on_that_host_only(mesh):
         time.monotonic() < deadline
         and "br-tun"
         not in subprocess.run(
-            ["ovs-ofctl", "show", "unix:%s/br-tun.mgmt" % hosts["b"].run_dir], capture_output=True, text=True
+            ["ovs-ofctl", "show", "unix:%s/br-tun.mgmt" % hosts["b"].run_dir],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
     ):
         time.sleep(0.2)
@@ -156,7 +159,7 @@ def test_restart_repaired_on_that_host_only(mesh):
 
 
 def test_peer_leaves_and_returns(mesh):
-    _, hosts, guests = mesh
+    _ignored, hosts, guests = mesh
     left = overlay(hosts["a"], peers=["192.0.2.1", "192.0.2.2"])
     assert left["changes"]["ports"]["removed"] == [
         "vxlan-c0000203 vxlan key=flow,local_ip=192.0.2.1,remote_ip=192.0.2.3"
@@ -169,7 +172,7 @@ def test_peer_leaves_and_returns(mesh):
 
 
 def test_info_on_real_ovs(mesh):
-    _, hosts, _ = mesh
+    _ignored, hosts, _ignored = mesh
     info = overlay_info(ovs_of(hosts["c"]), {"integration_bridge": "br-int", "tunnel_bridge": "br-tun"})
     assert [t["remote_ip"] for t in info["tunnels"]] == ["192.0.2.1", "192.0.2.2"]
     assert all(t["state"] == "ok" for t in info["tunnels"])

@@ -1,8 +1,12 @@
 """The lab's layers, in the order `up` runs them (`down` runs them in reverse)."""
 
+from .ceph import Ceph
 from .hosts import Hosts
 from .pki import Pki
+from .postgres import Postgres
 from .pve import Pve
 
 LAYERS = [Pki(), Pve()]
+LAYERS.append(Ceph())
 LAYERS.append(Hosts())
+LAYERS.append(Postgres())

@@ -265,7 +265,7 @@ class Ceph(Layer):
             self._start(lab, "mgr", ["ceph-mgr", "-c", conf, "-i", MGR_ID])
             osds = [
                 {"uuid": str(uuid.uuid4()), "secret": run(["ceph-authtool", "--gen-print-key"]).stdout.strip()}
-                for _ in range(OSDS)
+                for _ignored in range(OSDS)
             ]
             ids = json.loads(run([SYSTEM_PYTHON, "-c", OSD_NEW, conf, json.dumps(osds)], timeout=120).stdout)
             mkfs = []

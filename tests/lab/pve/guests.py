@@ -141,12 +141,12 @@ def plug_commands(guest: Guest) -> list[Command]:
 
 
 def container_exists(node: str) -> bool:
-    return subprocess.run(["podman", "container", "exists", node], capture_output=True).returncode == 0
+    return subprocess.run(["podman", "container", "exists", node], capture_output=True, check=False).returncode == 0
 
 
 def _run_sync(commands: list[Command]) -> None:
     for argv, stdin, must in commands:
-        result = subprocess.run(argv, input=stdin, text=True, capture_output=True, timeout=60)
+        result = subprocess.run(argv, input=stdin, text=True, capture_output=True, timeout=60, check=False)
         if must and result.returncode != 0:
             raise RuntimeError("%s: rc=%d %s" % (" ".join(argv), result.returncode, result.stderr.strip()))
 
@@ -168,7 +168,7 @@ async def _run_async(commands: list[Command]) -> None:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        _, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), 60)
+        _ignored, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), 60)
         if must and proc.returncode != 0:
             raise RuntimeError("%s: rc=%s %s" % (" ".join(argv), proc.returncode, err.decode(errors="replace").strip()))
 

@@ -40,7 +40,7 @@ def test_defaults_and_dhcp():
 def test_plug_commands_are_argument_lists():
     g = guests.Guest(vmid=5, node="pve3", tag=12, mac="02:00:00:00:00:05", address="10.1.0.5/24", gateway="10.1.0.1")
     cmds = guests.plug_commands(g)
-    assert all(argv[:2] == ["podman", "exec"] for argv, _, _ in cmds)
+    assert all(argv[:2] == ["podman", "exec"] for argv, _ignored, _ignored in cmds)
     batch = next(stdin for argv, stdin, must in cmds if argv[-3:] == ["ip", "-batch", "-"])
     assert "netns add vm5\n" in batch
     assert "link add name tap5i0 mtu 1450 type veth peer name eth0 netns vm5\n" in batch

@@ -42,7 +42,8 @@ def test_feature_changes():
     have = ["layering", "exclusive-lock"]
     want = images.check_features(["layering", "exclusive-lock", "object-map"])
     assert images.feature_changes(have, want) == {"enable": ["object-map", "fast-diff"], "disable": []}
-    assert images.feature_changes(want, have) == {"enable": [], "disable": ["fast-diff", "object-map"]}
+    # The other way round: from the wanted set back to the smaller one.
+    assert images.feature_changes(have=want, want=have) == {"enable": [], "disable": ["fast-diff", "object-map"]}
     assert images.feature_changes(have, have) == {"enable": [], "disable": []}
 
 

@@ -121,8 +121,8 @@ class FakeOvs:
             if target is None:
                 raise RuntimeError("no row %r in table %s" % (record, table))
             for setting in settings:
-                key, _, value = setting.partition("=")
-                column, _, mapkey = key.partition(":")
+                key, _ignored, value = setting.partition("=")
+                column, _ignored, mapkey = key.partition(":")
                 if mapkey:
                     target.setdefault(column, {})[mapkey] = _atom(value)
                 elif value.startswith("{"):
@@ -140,7 +140,10 @@ class FakeOvs:
     def _list(self, c: list[str]) -> str:
         table = c[-1]
         rows: list[list[Any]] = []
-        uuid = lambda kind, name: ["uuid", "%s-%s" % (kind, name)]  # noqa: E731
+
+        def uuid(kind: str, name: str) -> list[str]:
+            return ["uuid", "%s-%s" % (kind, name)]
+
         if table == "Bridge":
             headings = ["_uuid", "name", "ports", "datapath_type", "fail_mode", "other_config", "external_ids"]
             for name, br in self.bridges.items():

@@ -1,7 +1,8 @@
-# ruff: noqa: E501 - the dump below is real ovs-ofctl output, one flow per line
 """The pure overlay model: validation, wanted ports and flows, flow normalisation (no Ansible, no OVS)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -10,20 +11,8 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._ovs import model
 
 # A dump of the br-tun flows by OVS 3.1 (`ovs-ofctl -O OpenFlow13 --names dump-flows`), one host, one peer,
 # one network, with a learned flow and counters.
-DUMP = """\
- cookie=0x1, duration=12.007s, table=0, n_packets=3, n_bytes=180, priority=1,in_port="patch-int" actions=goto_table:2
- cookie=0x1, duration=12.007s, table=0, n_packets=5, n_bytes=300, priority=1,in_port="vxlan-c0000202" actions=goto_table:4
- cookie=0x1, duration=12.007s, table=0, n_packets=0, n_bytes=0, priority=0 actions=drop
- cookie=0x1, duration=12.007s, table=2, n_packets=0, n_bytes=0, priority=1,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:20
- cookie=0x1, duration=12.007s, table=2, n_packets=0, n_bytes=0, priority=1,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:22
- cookie=0x1, duration=12.007s, table=4, n_packets=0, n_bytes=0, priority=1,tun_id=0x3e9 actions=push_vlan:0x8100,set_field:4106->vlan_vid,goto_table:10
- cookie=0x1, duration=12.007s, table=4, n_packets=0, n_bytes=0, priority=0 actions=drop
- cookie=0x1, duration=12.007s, table=10, n_packets=0, n_bytes=0, priority=1 actions=learn(table=20,hard_timeout=300,priority=1,cookie=0x2,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:"patch-int"
- cookie=0x2, duration=2.1s, table=20, n_packets=1, n_bytes=98, hard_timeout=300, idle_age=2, hard_age=2, priority=1,vlan_tci=0x000a/0x0fff,dl_dst=aa:bb:cc:dd:ee:ff actions=load:0->NXM_OF_VLAN_TCI[],load:0x3e9->NXM_NX_TUN_ID[],output:"vxlan-c0000202"
- cookie=0x1, duration=12.007s, table=20, n_packets=0, n_bytes=0, priority=0 actions=goto_table:22
- cookie=0x1, duration=12.006s, table=22, n_packets=2, n_bytes=84, priority=1,dl_vlan=10 actions=pop_vlan,set_field:0x3e9->tun_id,output:"vxlan-c0000202"
- cookie=0x1, duration=12.006s, table=22, n_packets=0, n_bytes=0, priority=0 actions=drop
-"""
+with open(os.path.join(os.path.dirname(__file__), "files", "br-tun-dump-flows.txt"), encoding="utf-8") as _dump:
+    DUMP = _dump.read()
 
 
 # ------------------------------------------------------------------ validation
@@ -135,7 +124,8 @@ def test_no_peers_no_flood_flows():
     [
         (
             "table=4,priority=1,tun_id=1001,cookie=0x1 actions=mod_vlan_vid:10,goto_table:10",
-            "cookie=0x1,table=4,priority=1,tun_id=0x3e9 actions=push_vlan:0x8100,set_field:4106->vlan_vid,goto_table:10",
+            "cookie=0x1,table=4,priority=1,tun_id=0x3e9"
+            " actions=push_vlan:0x8100,set_field:4106->vlan_vid,goto_table:10",
         ),
         (
             'cookie=0x1,table=22,dl_vlan=10,priority=1 actions=strip_vlan,set_tunnel:1001,output:"vx"',
@@ -144,7 +134,8 @@ def test_no_peers_no_flood_flows():
         ("priority=0 actions=drop", "cookie=0x0,table=0,priority=0 actions=drop"),
         ("table=3 actions=", "cookie=0x0,table=3,priority=32768 actions=drop"),
         (
-            " cookie=0x1, duration=1.5s, table=0, n_packets=9, n_bytes=1, idle_age=3, priority=1,in_port=1 actions=resubmit(,2)",
+            " cookie=0x1, duration=1.5s, table=0, n_packets=9, n_bytes=1, idle_age=3,"
+            " priority=1,in_port=1 actions=resubmit(,2)",
             "cookie=0x1,table=0,priority=1,in_port=1 actions=resubmit(,2)",
         ),
         (

@@ -38,7 +38,7 @@ def test_task_succeeded(status, ok):
 
 def test_poll_delays_grow_to_cap():
     delay = pve.poll_delays(first=0.1, factor=2, cap=0.5)
-    assert [delay() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    assert [delay() for _ignored in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
 
 
 def test_wait_task_polls_until_stopped():

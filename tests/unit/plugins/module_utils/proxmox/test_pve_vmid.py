@@ -40,7 +40,7 @@ def test_after_collisions_candidates_spread_and_stay_free():
     alloc = VmidAllocator([100, 105], first=100, rng=random.Random(1))
     assert alloc.first() == 101
     seen = {101}
-    for _ in range(10):
+    for _ignored in range(10):
         vmid = alloc.collided()
         assert vmid not in alloc.taken and vmid > 100 and vmid != 105
         seen.add(vmid)

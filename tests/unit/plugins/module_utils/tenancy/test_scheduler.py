@@ -77,13 +77,13 @@ def test_successive_placements_spread():
     two = nodes(*lab_cluster())
     flight = []
     chosen = []
-    for _ in range(6):
+    for _ignored in range(6):
         p = place(two, Request(2, 8192), in_flight=flight)
         flight.append(InFlight(p.node, 2, 8192))
         chosen.append(p.node)
     assert chosen == ["pve1", "pve2", "pve1", "pve2", "pve1", "pve2"]
     # pve3 (32 GiB) joins once the others are down to its free memory
-    for _ in range(6):
+    for _ignored in range(6):
         p = place(two, Request(2, 8192), in_flight=flight)
         flight.append(InFlight(p.node, 2, 8192))
         chosen.append(p.node)
