@@ -6,7 +6,4 @@ from .pki import Pki
 from .postgres import Postgres
 from .pve import Pve
 
-LAYERS = [Pki(), Pve()]
-LAYERS.append(Ceph())
-LAYERS.append(Hosts())
-LAYERS.append(Postgres())
+LAYERS = [Pki(), Pve(), Postgres(), Ceph(), Hosts()]
