@@ -86,7 +86,7 @@ molecule: deps venv
 	molecule test -s hypervisor
 
 integration: lab-up
-	$(PY) -m pytest -q tests/integration
+	$(PY) -m pytest -q tests/integration tests/netns
 
 bench: lab-up
 	@for b in bench/bench_*.py; do echo "== $$b"; $(LAB_ENV) $(PY) $$b; done
