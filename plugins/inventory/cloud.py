@@ -61,6 +61,7 @@ EXAMPLES = r"""
 # PROXMOX_CA_PATH, IRONCLOUD_STATE_STORE); ansible-inventory -i lab.cloud.yml --graph
 plugin: ironcloud.stack.cloud
 
+---
 # prod.cloud.yml: explicit options, a cache and constructed groups
 plugin: ironcloud.stack.cloud
 api_host: pve1.example.com

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -250,6 +252,39 @@ class GuestsMixin:
         for vmid in sorted(vmids):
             results[str(vmid)] = await self.sync_guest(vmid)
         return results
+
+    async def clear_stale_guests(self, nodes: list[str]) -> list[str]:
+        """Unplug every stand-in guest in the nodes' containers that no VM of this fake owns.
+
+        A fake that starts knows no VM, so guests left by an earlier run of it (the fake restarted while
+        the hypervisor containers stayed up) would keep answering on addresses new VMs are given.
+        """
+        owned = set(self._guest_state())
+        removed = []
+        for node in nodes:
+            if not await _container_exists_async(node):
+                continue
+            proc = await asyncio.create_subprocess_exec(
+                "podman",
+                "exec",
+                node,
+                "ip",
+                "-j",
+                "netns",
+                "list",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _err = await proc.communicate()
+            try:
+                names = [entry["name"] for entry in json.loads(out or b"[]")]
+            except ValueError:
+                continue
+            for name in names:
+                if re.fullmatch(r"vm\d+", name) and int(name[2:]) not in owned:
+                    await _run_async(unplug_commands(node, int(name[2:])))
+                    removed.append("%s@%s" % (name, node))
+        return removed
 
     def guests(self) -> dict[str, Any]:
         """The plugged stand-in guests, by vmid (for tests, through the control socket)."""

@@ -31,6 +31,8 @@ async def serve(args: argparse.Namespace) -> None:
     pve.apitokens["%s!%s" % (config["user"], config["token_name"])] = secrets["token_secret"]
     pve.request_log = os.path.join(args.state_dir, "requests.jsonl")
     pve.max_requests = 1000
+    # A fresh fake owns no VM: guests an earlier run left in the hypervisor containers go first.
+    await pve.clear_stale_guests(sorted(config["nodes"]))
     await pve.start(args.cert, args.key)
     await pve.start_control(os.path.join(args.state_dir, "control.sock"))
     with open(os.path.join(args.state_dir, "pve.pid"), "w", encoding="utf-8") as f:
