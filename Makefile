@@ -68,8 +68,10 @@ lint: venv
 sanity: venv
 	@$(ROOT)/tests/sanity/run.sh
 
-units: venv
-	$(PY) -m pytest -q tests/unit
+# The store's unit tests run on both backends: SQLite files and the lab's PostgreSQL.
+units: deps venv
+	$(LAB) up postgres
+	$(LAB_ENV) $(PY) -m pytest -q tests/unit
 
 lab-up: deps venv
 	$(LAB) up
@@ -92,7 +94,7 @@ integration: lab-up
 bench: lab-up
 	@for b in bench/bench_*.py; do echo "== $$b"; $(LAB_ENV) $(PY) $$b; done
 
-test: deps venv lint sanity units integration
+test: deps venv lint sanity units integration molecule
 
 demo: lab-up
 	$(LAB_ENV) ansible-playbook playbooks/site.yml

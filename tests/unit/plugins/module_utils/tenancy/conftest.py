@@ -2,7 +2,8 @@
 
 `store` is parametrized: `sqlite` (a file in tmp_path) and `postgresql` (a fresh database per test module on
 the lab's PostgreSQL, $IRONCLOUD_PG_URL or .lab/env.json, and a fresh schema per test). Without a reachable
-PostgreSQL the postgresql cases are skipped with the reason; `make units` runs after `make lab-up` in CI.
+PostgreSQL the postgresql cases fail with the reason (a skipped backend is not a pass); `make units` starts the
+lab's PostgreSQL first.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def pg_database() -> Iterator[str]:
     """A database of its own for this test module, dropped at its end; its URL."""
     url = pg_url()
     if not url:
-        pytest.skip("no PostgreSQL: run `make lab-up` or set IRONCLOUD_PG_URL")
+        pytest.fail("no PostgreSQL: run `make units` (it starts the lab's) or set IRONCLOUD_PG_URL")
     import psycopg
 
     name = "ic_test_%s" % uuid.uuid4().hex[:12]
@@ -53,7 +54,7 @@ def pg_database() -> Iterator[str]:
         with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
             conn.execute("CREATE DATABASE %s" % name)
     except psycopg.OperationalError as e:
-        pytest.skip("PostgreSQL at $IRONCLOUD_PG_URL is not reachable: %s" % str(e).splitlines()[0])
+        pytest.fail("PostgreSQL at $IRONCLOUD_PG_URL is not reachable: %s" % str(e).splitlines()[0])
     yield with_database(url, name)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
