@@ -89,3 +89,8 @@ def api_requests_valid(lab_env: dict[str, str]):
     yield
     problems: list[str] = schema_check.check(schema_check.read(log, start))
     assert not problems, "requests the PVE schemas refuse:\n" + "\n".join(problems)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_site.py builds the lab's demo cloud with site.yml: run it after every other test."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/integration/test_site.py"))
