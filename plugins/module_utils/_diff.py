@@ -1,6 +1,9 @@
 # Copyright: ironcloud.stack contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Before/after bookkeeping for check mode and --diff."""
+"""The one diff helper of every layer: before/after as Ansible's --diff shows them.
+
+The logic always returns ``diff``; run_module (_module.py) passes it on only when Ansible runs with --diff.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +26,14 @@ class Diff:
         self.after[field] = want
         return True
 
-    def compare_all(self, have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
-        """compare() every field of want (a field missing from have is None there); True if any differ."""
-        changed = False
-        for field, value in want.items():
-            changed = self.compare(field, have.get(field), value) or changed
-        return changed
-
     @property
     def changed(self) -> bool:
         return bool(self.before or self.after)
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {"before": dict(self.before), "after": dict(self.after)}
+
+
+def whole(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The diff of a resource shown whole: created (before None), removed (after None) or unchanged."""
+    return {"before": dict(before or {}), "after": dict(after or {})}

@@ -92,34 +92,22 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CephClient, require_libs
+from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CEPH
 from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.clients import CephClients
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common import ceph_argument_spec
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 
 
-def argument_spec() -> dict:
-    spec = ceph_argument_spec()
-    spec.update(
-        name={"type": "str", "required": True},
-        caps={"type": "dict", "default": {}},
-        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-        return_key={"type": "bool", "default": False, "no_log": False},
-    )
-    return spec
-
-
-def run(module: AnsibleModule) -> dict:
-    with CephClient.from_params(module.params) as client:
-        return CephClients(client).ensure(module.params, module.check_mode, module._diff)
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    require_libs(module)
-    run_module(module, lambda: run(module))
+    run_module(
+        logic=lambda ctx: CephClients(ctx.client(CEPH)).ensure(ctx.params, ctx.check_mode),
+        layers=[CEPH],
+        argument_spec=dict(
+            name={"type": "str", "required": True},
+            caps={"type": "dict", "default": {}},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            return_key={"type": "bool", "default": False, "no_log": False},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -161,43 +161,32 @@ msg:
   sample: "pool ic-vms updated: size, quota_max_bytes"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CephClient, require_libs
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common import ceph_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CEPH, RBD
 from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.pools import CephPools
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 
 
-def argument_spec() -> dict:
-    spec = ceph_argument_spec()
-    spec.update(
-        name={"type": "str", "required": True},
-        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-        confirm_delete={"type": "bool", "default": False},
-        pool_type={"type": "str", "choices": ["replicated", "erasure"], "default": "replicated"},
-        erasure_profile={"type": "str"},
-        pg_num={"type": "int"},
-        pg_autoscale_mode={"type": "str", "choices": ["on", "off", "warn"]},
-        size={"type": "int"},
-        min_size={"type": "int"},
-        crush_rule={"type": "str"},
-        application={"type": "str"},
-        quota_max_bytes={"type": "str"},
-        quota_max_objects={"type": "int"},
-    )
-    return spec
-
-
-def run(module: AnsibleModule) -> dict:
-    with CephClient.from_params(module.params) as client:
-        return CephPools(client).ensure(module.params, module.check_mode, module._diff)
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    require_libs(module, need_rbd=True)
-    run_module(module, lambda: run(module))
+    run_module(
+        logic=lambda ctx: CephPools(ctx.client(CEPH)).ensure(ctx.params, ctx.check_mode),
+        layers=[CEPH],
+        requirements=[RBD],
+        argument_spec=dict(
+            name={"type": "str", "required": True},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            confirm_delete={"type": "bool", "default": False},
+            pool_type={"type": "str", "choices": ["replicated", "erasure"], "default": "replicated"},
+            erasure_profile={"type": "str"},
+            pg_num={"type": "int"},
+            pg_autoscale_mode={"type": "str", "choices": ["on", "off", "warn"]},
+            size={"type": "int"},
+            min_size={"type": "int"},
+            crush_rule={"type": "str"},
+            application={"type": "str"},
+            quota_max_bytes={"type": "str"},
+            quota_max_objects={"type": "int"},
+        ),
+    )
 
 
 if __name__ == "__main__":

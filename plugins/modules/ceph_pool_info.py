@@ -92,29 +92,19 @@ pools:
         stats_available: {description: Whether the cluster had statistics for the pool., type: bool, returned: always}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CephClient, require_libs
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common import ceph_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CEPH
 from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.pools import CephPools
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 
 
-def argument_spec() -> dict:
-    spec = ceph_argument_spec()
-    spec.update(name={"type": "list", "elements": "str"})
-    return spec
-
-
-def run(module: AnsibleModule) -> dict:
-    with CephClient.from_params(module.params) as client:
-        return CephPools(client).info(module.params["name"])
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    require_libs(module)
-    run_module(module, lambda: run(module))
+    run_module(
+        logic=lambda ctx: CephPools(ctx.client(CEPH)).info(ctx.params["name"]),
+        layers=[CEPH],
+        argument_spec=dict(
+            name={"type": "list", "elements": "str"},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -103,37 +103,26 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CephClient, require_libs
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common import ceph_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CEPH, RBD
 from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.images import RbdImages
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 
 
-def argument_spec() -> dict:
-    spec = ceph_argument_spec()
-    spec.update(
-        pool={"type": "str", "required": True},
-        namespace={"type": "str"},
-        name={"type": "str", "required": True},
-        size={"type": "str"},
-        allow_shrink={"type": "bool", "default": False},
-        features={"type": "list", "elements": "str"},
-        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-    )
-    return spec
-
-
-def run(module: AnsibleModule) -> dict:
-    with CephClient.from_params(module.params) as client:
-        return RbdImages(client).ensure(module.params, module.check_mode, module._diff)
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    require_libs(module, need_rbd=True)
-    run_module(module, lambda: run(module))
+    run_module(
+        logic=lambda ctx: RbdImages(ctx.client(CEPH)).ensure(ctx.params, ctx.check_mode),
+        layers=[CEPH],
+        requirements=[RBD],
+        argument_spec=dict(
+            pool={"type": "str", "required": True},
+            namespace={"type": "str"},
+            name={"type": "str", "required": True},
+            size={"type": "str"},
+            allow_shrink={"type": "bool", "default": False},
+            features={"type": "list", "elements": "str"},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+        ),
+    )
 
 
 if __name__ == "__main__":

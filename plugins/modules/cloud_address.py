@@ -159,31 +159,26 @@ msg:
   type: str
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import ensure_address
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs, shaped
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.ipam import NETADDR
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 
 
 def main() -> None:
-    argument_spec = state_store_argument_spec()
-    argument_spec.update(
-        tenant=dict(type="str", required=True),
-        project=dict(type="str", required=True),
-        network=dict(type="str", required=True),
-        owner=dict(type="str", required=True),
-        address=dict(type="str"),
-        vmid=dict(type="int"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libs(module)
     run_module(
-        module, lambda: shaped(module, ensure_address(open_for(module), module.params, module.check_mode, time.time()))
+        logic=lambda ctx: ensure_address(ctx.client(STATE_STORE), ctx.params, ctx.check_mode, ctx.started),
+        layers=[STATE_STORE],
+        requirements=[NETADDR],
+        argument_spec=dict(
+            tenant=dict(type="str", required=True),
+            project=dict(type="str", required=True),
+            network=dict(type="str", required=True),
+            owner=dict(type="str", required=True),
+            address=dict(type="str"),
+            vmid=dict(type="int"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
     )
 
 

@@ -151,36 +151,31 @@ msg:
   type: str
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs, shaped
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.ipam import NETADDR
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import ensure_network
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 
 
 def main() -> None:
-    argument_spec = state_store_argument_spec()
-    argument_spec.update(
-        tenant=dict(type="str", required=True),
-        project=dict(type="str", required=True),
-        name=dict(type="str", required=True),
-        cidr=dict(type="str"),
-        prefix_length=dict(type="int", default=24),
-        supernet=dict(type="str", default="10.100.0.0/16"),
-        vni_range=dict(type="str", default="1000-16777215"),
-        vni=dict(type="int"),
-        tag=dict(type="int"),
-        mtu=dict(type="int"),
-        underlay_mtu=dict(type="int", default=1500),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libs(module)
     run_module(
-        module, lambda: shaped(module, ensure_network(open_for(module), module.params, module.check_mode, time.time()))
+        logic=lambda ctx: ensure_network(ctx.client(STATE_STORE), ctx.params, ctx.check_mode, ctx.started),
+        layers=[STATE_STORE],
+        requirements=[NETADDR],
+        argument_spec=dict(
+            tenant=dict(type="str", required=True),
+            project=dict(type="str", required=True),
+            name=dict(type="str", required=True),
+            cidr=dict(type="str"),
+            prefix_length=dict(type="int", default=24),
+            supernet=dict(type="str", default="10.100.0.0/16"),
+            vni_range=dict(type="str", default="1000-16777215"),
+            vni=dict(type="int"),
+            tag=dict(type="int"),
+            mtu=dict(type="int"),
+            underlay_mtu=dict(type="int", default=1500),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
     )
 
 

@@ -106,44 +106,22 @@ msg:
   type: str
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client as pve
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import check_name
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reconcile import reconcile
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
-
-
-def run(module: AnsibleModule) -> dict:
-    tenant = module.params["tenant"]
-    if tenant is not None:
-        check_name("tenant", tenant)
-    store = open_for(module)
-    api = pve.ProxmoxClient(module.params)
-
-    def config_of(node: str, vmid: int) -> dict:
-        return api.get("nodes/%s/qemu/%d/config" % (node, vmid)) or {}
-
-    result = reconcile(store, api.resources(), config_of, module.check_mode, time.time(), tenant)
-    if module._diff:
-        found = {k: v for k, v in result["drift"].items() if v and k != "unrepairable"}
-        result["diff"] = {"before": found, "after": {k: [] for k in found}}
-    return result
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.ipam import NETADDR
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reconcile import reconcile_cloud
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 
 
 def main() -> None:
-    argument_spec = state_store_argument_spec()
-    argument_spec.update(pve.proxmox_argument_spec())
-    argument_spec.update(tenant=dict(type="str"))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libs(module)
-    if not pve.HAS_PROXMOXER:
-        module.fail_json(msg=missing_required_lib("proxmoxer"), exception=str(pve.PROXMOXER_IMPORT_ERROR))
-    run_module(module, lambda: run(module))
+    run_module(
+        logic=lambda ctx: reconcile_cloud(
+            ctx.client(STATE_STORE), ctx.client(PROXMOX), ctx.check_mode, ctx.started, ctx.params["tenant"]
+        ),
+        layers=[STATE_STORE, PROXMOX],
+        requirements=[NETADDR],
+        argument_spec=dict(tenant=dict(type="str")),
+    )
 
 
 if __name__ == "__main__":

@@ -216,60 +216,46 @@ msg:
   type: str
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client as pve
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs, shaped
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reservations import Cluster, ensure_reservation
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
-
-
-def run(module: AnsibleModule) -> dict:
-    store = open_for(module)
-
-    def cluster() -> Cluster:
-        return Cluster(pve.ProxmoxClient(module.params).resources())
-
-    return shaped(module, ensure_reservation(store, module.params, cluster, module.check_mode, time.time()))
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 
 
 def main() -> None:
-    argument_spec = state_store_argument_spec()
-    argument_spec.update(pve.proxmox_argument_spec())
-    argument_spec.update(
-        tenant=dict(type="str"),
-        project=dict(type="str"),
-        name=dict(type="str"),
-        id=dict(type="str"),
-        cores=dict(type="int"),
-        memory_mb=dict(type="int"),
-        disk_gb=dict(type="int", default=0),
-        addresses=dict(type="int", default=1),
-        vmid=dict(type="int"),
-        ttl=dict(type="int", default=900),
-        node=dict(type="str"),
-        anti_affinity=dict(type="list", elements="str", default=[]),
-        cpu_allocation_ratio=dict(type="float", default=4.0),
-        ram_allocation_ratio=dict(type="float", default=1.0),
-        reserved_host_memory_mb=dict(type="int", default=0),
-        state=dict(type="str", choices=["present", "committed", "absent"], default="present"),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
+    run_module(
+        logic=lambda ctx: ensure_reservation(
+            ctx.client(STATE_STORE),
+            ctx.params,
+            lambda: Cluster(ctx.client(PROXMOX).resources()),
+            ctx.check_mode,
+            ctx.started,
+        ),
+        layers=[STATE_STORE, PROXMOX],
+        argument_spec=dict(
+            tenant=dict(type="str"),
+            project=dict(type="str"),
+            name=dict(type="str"),
+            id=dict(type="str"),
+            cores=dict(type="int"),
+            memory_mb=dict(type="int"),
+            disk_gb=dict(type="int", default=0),
+            addresses=dict(type="int", default=1),
+            vmid=dict(type="int"),
+            ttl=dict(type="int", default=900),
+            node=dict(type="str"),
+            anti_affinity=dict(type="list", elements="str", default=[]),
+            cpu_allocation_ratio=dict(type="float", default=4.0),
+            ram_allocation_ratio=dict(type="float", default=1.0),
+            reserved_host_memory_mb=dict(type="int", default=0),
+            state=dict(type="str", choices=["present", "committed", "absent"], default="present"),
+        ),
         required_if=[
             ("state", "present", ("tenant", "project", "cores", "memory_mb")),
             ("state", "committed", ("id", "vmid")),
             ("state", "absent", ("id", "vmid"), True),
         ],
     )
-    require_libs(module, netaddr=False)
-    if not pve.HAS_PROXMOXER:
-        module.fail_json(msg=missing_required_lib("proxmoxer"), exception=str(pve.PROXMOXER_IMPORT_ERROR))
-    run_module(module, lambda: run(module))
 
 
 if __name__ == "__main__":

@@ -145,31 +145,24 @@ msg:
   type: str
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs, shaped
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import QUOTA_KEYS
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.ipam import NETADDR
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.tenants import ensure_tenant
 
 
 def main() -> None:
-    argument_spec = state_store_argument_spec()
-    quota = {
-        key: dict(type="int") for key in ("cores", "memory_mb", "disk_gb", "vms", "networks", "addresses", "storage_gb")
-    }
-    argument_spec.update(
-        name=dict(type="str", required=True),
-        quota=dict(type="dict", options=quota),
-        projects=dict(type="list", elements="str"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libs(module)
     run_module(
-        module, lambda: shaped(module, ensure_tenant(open_for(module), module.params, module.check_mode, time.time()))
+        logic=lambda ctx: ensure_tenant(ctx.client(STATE_STORE), ctx.params, ctx.check_mode, ctx.started),
+        layers=[STATE_STORE],
+        requirements=[NETADDR],
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            quota=dict(type="dict", options={key: dict(type="int") for key in QUOTA_KEYS}),
+            projects=dict(type="list", elements="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
     )
 
 

@@ -79,35 +79,18 @@ tenants:
       elements: dict
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import check_name
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage import report
-
-
-def run(module: AnsibleModule) -> dict:
-    tenant = module.params["tenant"]
-    project = module.params["project"]
-    if tenant is not None:
-        check_name("tenant", tenant)
-    if project is not None:
-        check_name("project", project)
-    store = open_for(module)
-    now = time.time()
-    return {"changed": False, "tenants": store.run(lambda tx: report(tx, now, tenant, project), write=False)}
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage import usage_info
 
 
 def main() -> None:
-    argument_spec = state_store_argument_spec()
-    argument_spec.update(tenant=dict(type="str"), project=dict(type="str"))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_by={"project": ("tenant",)})
-    require_libs(module, netaddr=False)
-    run_module(module, lambda: run(module))
+    run_module(
+        logic=lambda ctx: usage_info(ctx.client(STATE_STORE), ctx.started, ctx.params["tenant"], ctx.params["project"]),
+        layers=[STATE_STORE],
+        argument_spec=dict(tenant=dict(type="str"), project=dict(type="str")),
+        required_by={"project": ("tenant",)},
+    )
 
 
 if __name__ == "__main__":

@@ -100,32 +100,26 @@ html:
   type: str
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.modules import open_for, require_libs
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import state_store_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage_report import report_from_store
 
 
 def main() -> None:
-    argument_spec = state_store_argument_spec()
-    argument_spec.update(
-        start=dict(type="str"),
-        end=dict(type="str"),
-        tenant=dict(type="str"),
-        project=dict(type="str"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, required_by={"project": "tenant"}, supports_check_mode=True)
-    require_libs(module, netaddr=False)
-    p = module.params
     run_module(
-        module,
-        lambda: report_from_store(
-            open_for(module), time.time(), start=p["start"], end=p["end"], tenant=p["tenant"], project=p["project"]
+        logic=lambda ctx: report_from_store(
+            ctx.client(STATE_STORE),
+            ctx.started,
+            start=ctx.params["start"],
+            end=ctx.params["end"],
+            tenant=ctx.params["tenant"],
+            project=ctx.params["project"],
         ),
+        layers=[STATE_STORE],
+        argument_spec=dict(
+            start=dict(type="str"), end=dict(type="str"), tenant=dict(type="str"), project=dict(type="str")
+        ),
+        required_by={"project": "tenant"},
     )
 
 

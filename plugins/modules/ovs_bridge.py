@@ -119,31 +119,25 @@ commands:
   sample: ["ovs-vsctl --timeout=30 -- add-br br-int -- set bridge br-int datapath_type=system fail_mode=standalone"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.bridge import ensure_bridge
-from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.common import ovs_argument_spec, ovs_from_module
-
-
-def argument_spec() -> dict:
-    spec = ovs_argument_spec()
-    spec.update(
-        name={"type": "str", "required": True},
-        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-        datapath_type={"type": "str", "choices": ["system", "netdev"], "default": "system"},
-        fail_mode={"type": "str", "choices": ["secure", "standalone"]},
-        other_config={"type": "dict"},
-        external_ids={"type": "dict"},
-        ports={"type": "list", "elements": "str"},
-    )
-    return spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.common import OVS
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    ovs = ovs_from_module(module, need_ofctl=False)
-    run_module(module, lambda: ensure_bridge(ovs, module.params, module.check_mode, module._diff))
+    run_module(
+        logic=lambda ctx: ensure_bridge(ctx.client(OVS), ctx.params, ctx.check_mode),
+        layers=[OVS],
+        argument_spec=dict(
+            name={"type": "str", "required": True},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            datapath_type={"type": "str", "choices": ["system", "netdev"], "default": "system"},
+            fail_mode={"type": "str", "choices": ["secure", "standalone"]},
+            other_config={"type": "dict"},
+            external_ids={"type": "dict"},
+            ports={"type": "list", "elements": "str"},
+        ),
+    )
 
 
 if __name__ == "__main__":

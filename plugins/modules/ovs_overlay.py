@@ -149,40 +149,33 @@ datapath_type:
   sample: netdev
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.common import ovs_argument_spec, ovs_from_module
+from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.common import OVS
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.overlay import ensure_overlay
 
 
-def argument_spec() -> dict:
-    spec = ovs_argument_spec()
-    spec.update(
-        integration_bridge={"type": "str", "default": "br-int"},
-        tunnel_bridge={"type": "str", "default": "br-tun"},
-        local_ip={"type": "str"},
-        peers={"type": "list", "elements": "str", "default": []},
-        networks={
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
-                "vni": {"type": "int", "required": True},
-                "tag": {"type": "int", "required": True},
-            },
-        },
-        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-    )
-    return spec
-
-
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=argument_spec(), supports_check_mode=True, required_if=[("state", "present", ["local_ip"])]
+    run_module(
+        logic=lambda ctx: ensure_overlay(ctx.client(OVS), ctx.params, ctx.check_mode),
+        layers=[OVS],
+        argument_spec=dict(
+            integration_bridge={"type": "str", "default": "br-int"},
+            tunnel_bridge={"type": "str", "default": "br-tun"},
+            local_ip={"type": "str"},
+            peers={"type": "list", "elements": "str", "default": []},
+            networks={
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "vni": {"type": "int", "required": True},
+                    "tag": {"type": "int", "required": True},
+                },
+            },
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+        ),
+        required_if=[("state", "present", ["local_ip"])],
     )
-    ovs = ovs_from_module(module)
-    run_module(module, lambda: ensure_overlay(ovs, module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

@@ -94,26 +94,20 @@ networks:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.common import ovs_argument_spec, ovs_from_module
+from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.common import OVS
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.overlay import overlay_info
 
 
-def argument_spec() -> dict:
-    spec = ovs_argument_spec()
-    spec.update(
-        integration_bridge={"type": "str", "default": "br-int"},
-        tunnel_bridge={"type": "str", "default": "br-tun"},
-    )
-    return spec
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    ovs = ovs_from_module(module)
-    run_module(module, lambda: overlay_info(ovs, module.params))
+    run_module(
+        logic=lambda ctx: overlay_info(ctx.client(OVS), ctx.params),
+        layers=[OVS],
+        argument_spec=dict(
+            integration_bridge={"type": "str", "default": "br-int"},
+            tunnel_bridge={"type": "str", "default": "br-tun"},
+        ),
+    )
 
 
 if __name__ == "__main__":

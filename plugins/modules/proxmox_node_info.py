@@ -111,31 +111,17 @@ nodes:
       type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client as pve
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.nodes import node_summaries
-
-
-def read_nodes(module: AnsibleModule) -> dict:
-    api = pve.ProxmoxClient(module.params)
-    wanted = module.params["node"]
-    nodes = node_summaries(api.resources())
-    if wanted is not None and wanted not in [n["node"] for n in nodes]:
-        raise pve.ProxmoxError(
-            "node: %r is not a node of the cluster (nodes: %s)" % (wanted, ", ".join(n["node"] for n in nodes))
-        )
-    return {"changed": False, "nodes": [n for n in nodes if wanted is None or n["node"] == wanted]}
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.nodes import node_info
 
 
 def main() -> None:
-    argument_spec = pve.proxmox_argument_spec()
-    argument_spec.update(node=dict(type="str"))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pve.HAS_PROXMOXER:
-        module.fail_json(msg=missing_required_lib("proxmoxer"), exception=str(pve.PROXMOXER_IMPORT_ERROR))
-    run_module(module, lambda: read_nodes(module))
+    run_module(
+        logic=lambda ctx: node_info(ctx.client(PROXMOX).resources(), ctx.params["node"]),
+        layers=[PROXMOX],
+        argument_spec=dict(node=dict(type="str")),
+    )
 
 
 if __name__ == "__main__":

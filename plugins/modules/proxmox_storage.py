@@ -140,41 +140,30 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client as pve
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.storage import StorageManager
 
 
-def argument_spec() -> dict:
-    spec = pve.proxmox_argument_spec()
-    spec.update(
-        name=dict(type="str", required=True, aliases=["storage"]),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        pool=dict(type="str"),
-        monitors=dict(type="list", elements="str"),
-        user=dict(type="str"),
-        keyring=dict(type="str", no_log=True),
-        update_keyring=dict(type="bool", default=False, no_log=False),
-        namespace=dict(type="str"),
-        content=dict(type="list", elements="str", choices=["images", "rootdir"]),
-        krbd=dict(type="bool"),
-        nodes=dict(type="list", elements="str"),
-        disable=dict(type="bool"),
-    )
-    return spec
-
-
-def run(module: AnsibleModule) -> dict:
-    return StorageManager(pve.ProxmoxClient(module.params)).ensure(module.params, module.check_mode, module._diff)
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not pve.HAS_PROXMOXER:
-        module.fail_json(msg=missing_required_lib("proxmoxer"), exception=str(pve.PROXMOXER_IMPORT_ERROR))
-    run_module(module, lambda: run(module))
+    run_module(
+        logic=lambda ctx: StorageManager(ctx.client(PROXMOX)).ensure(ctx.params, ctx.check_mode),
+        layers=[PROXMOX],
+        argument_spec=dict(
+            name=dict(type="str", required=True, aliases=["storage"]),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            pool=dict(type="str"),
+            monitors=dict(type="list", elements="str"),
+            user=dict(type="str"),
+            keyring=dict(type="str", no_log=True),
+            update_keyring=dict(type="bool", default=False, no_log=False),
+            namespace=dict(type="str"),
+            content=dict(type="list", elements="str", choices=["images", "rootdir"]),
+            krbd=dict(type="bool"),
+            nodes=dict(type="list", elements="str"),
+            disable=dict(type="bool"),
+        ),
+    )
 
 
 if __name__ == "__main__":

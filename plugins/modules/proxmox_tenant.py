@@ -142,32 +142,27 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client as pve
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.tenant import TenantManager
 
 
 def main() -> None:
-    argument_spec = pve.proxmox_argument_spec()
-    argument_spec.update(
-        name=dict(type="str", required=True),
-        users=dict(type="list", elements="str", default=[]),
-        role=dict(type="str", default="PVEVMAdmin"),
-        storages=dict(type="list", elements="str", default=[]),
-        storage_role=dict(type="str", default="PVEDatastoreUser"),
-        token=dict(type="bool", default=True, no_log=False),
-        token_name=dict(type="str", default="ironcloud", no_log=False),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        force=dict(type="bool", default=False),
-        timeout=dict(type="int", default=300),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pve.HAS_PROXMOXER:
-        module.fail_json(msg=missing_required_lib("proxmoxer"), exception=str(pve.PROXMOXER_IMPORT_ERROR))
     run_module(
-        module, lambda: TenantManager(pve.ProxmoxClient(module.params), module.params, module.check_mode).ensure()
+        logic=lambda ctx: TenantManager(ctx.client(PROXMOX), ctx.params, ctx.check_mode).ensure(),
+        layers=[PROXMOX],
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            users=dict(type="list", elements="str", default=[]),
+            role=dict(type="str", default="PVEVMAdmin"),
+            storages=dict(type="list", elements="str", default=[]),
+            storage_role=dict(type="str", default="PVEDatastoreUser"),
+            token=dict(type="bool", default=True, no_log=False),
+            token_name=dict(type="str", default="ironcloud", no_log=False),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            force=dict(type="bool", default=False),
+            timeout=dict(type="int", default=300),
+        ),
     )
 
 

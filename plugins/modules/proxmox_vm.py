@@ -272,63 +272,56 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client as pve
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.vms import VmManager
 
 
-def argument_spec() -> dict:
-    spec = pve.proxmox_argument_spec()
-    spec.update(
-        name=dict(type="str"),
-        vmid=dict(type="int"),
-        vmid_range=dict(type="list", elements="int"),
-        node=dict(type="str", aliases=["target"]),
-        clone=dict(type="str"),
-        full=dict(type="bool"),
-        storage=dict(type="str"),
-        cores=dict(type="int"),
-        sockets=dict(type="int"),
-        memory=dict(type="int"),
-        cpu=dict(type="str"),
-        disks=dict(
-            type="list",
-            elements="dict",
-            options=dict(
-                key=dict(type="str", no_log=False),
-                size=dict(type="str", required=True),
-                storage=dict(type="str"),
-                options=dict(type="dict"),
-            ),
-        ),
-        nets=dict(type="list", elements="raw"),
-        ciuser=dict(type="str"),
-        cipassword=dict(type="str", no_log=True),
-        sshkeys=dict(type="raw", no_log=False),
-        ipconfig=dict(type="list", elements="raw"),
-        nameserver=dict(type="str"),
-        searchdomain=dict(type="str"),
-        tags=dict(type="list", elements="str"),
-        pool=dict(type="str"),
-        description=dict(type="str"),
-        onboot=dict(type="bool"),
-        agent=dict(type="raw"),
-        config=dict(type="dict"),
-        state=dict(type="str", default="present", choices=["present", "started", "stopped", "restarted", "absent"]),
-        timeout=dict(type="int", default=300),
-        restart_if_needed=dict(type="bool", default=False),
-    )
-    return spec
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), required_one_of=[("name", "vmid")], supports_check_mode=True)
-    if not pve.HAS_PROXMOXER:
-        module.fail_json(msg=missing_required_lib("proxmoxer"), exception=str(pve.PROXMOXER_IMPORT_ERROR))
-
-    run_module(module, lambda: VmManager(pve.ProxmoxClient(module.params), module.params, module.check_mode).ensure())
+    run_module(
+        logic=lambda ctx: VmManager(ctx.client(PROXMOX), ctx.params, ctx.check_mode).ensure(),
+        layers=[PROXMOX],
+        argument_spec=dict(
+            name=dict(type="str"),
+            vmid=dict(type="int"),
+            vmid_range=dict(type="list", elements="int"),
+            node=dict(type="str", aliases=["target"]),
+            clone=dict(type="str"),
+            full=dict(type="bool"),
+            storage=dict(type="str"),
+            cores=dict(type="int"),
+            sockets=dict(type="int"),
+            memory=dict(type="int"),
+            cpu=dict(type="str"),
+            disks=dict(
+                type="list",
+                elements="dict",
+                options=dict(
+                    key=dict(type="str", no_log=False),
+                    size=dict(type="str", required=True),
+                    storage=dict(type="str"),
+                    options=dict(type="dict"),
+                ),
+            ),
+            nets=dict(type="list", elements="raw"),
+            ciuser=dict(type="str"),
+            cipassword=dict(type="str", no_log=True),
+            sshkeys=dict(type="raw", no_log=False),
+            ipconfig=dict(type="list", elements="raw"),
+            nameserver=dict(type="str"),
+            searchdomain=dict(type="str"),
+            tags=dict(type="list", elements="str"),
+            pool=dict(type="str"),
+            description=dict(type="str"),
+            onboot=dict(type="bool"),
+            agent=dict(type="raw"),
+            config=dict(type="dict"),
+            state=dict(type="str", default="present", choices=["present", "started", "stopped", "restarted", "absent"]),
+            timeout=dict(type="int", default=300),
+            restart_if_needed=dict(type="bool", default=False),
+        ),
+        required_one_of=[("name", "vmid")],
+    )
 
 
 if __name__ == "__main__":

@@ -116,28 +116,25 @@ vms:
       type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client as pve
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.vm_info import read_vms
 
 
 def main() -> None:
-    argument_spec = pve.proxmox_argument_spec()
-    argument_spec.update(
-        name=dict(type="str"),
-        vmid=dict(type="int"),
-        node=dict(type="str"),
-        tags=dict(type="list", elements="str"),
-        tenant=dict(type="str"),
-        templates=dict(type="bool", default=False),
-        config=dict(type="bool", default=True),
+    run_module(
+        logic=lambda ctx: read_vms(ctx.client(PROXMOX), ctx.params),
+        layers=[PROXMOX],
+        argument_spec=dict(
+            name=dict(type="str"),
+            vmid=dict(type="int"),
+            node=dict(type="str"),
+            tags=dict(type="list", elements="str"),
+            tenant=dict(type="str"),
+            templates=dict(type="bool", default=False),
+            config=dict(type="bool", default=True),
+        ),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pve.HAS_PROXMOXER:
-        module.fail_json(msg=missing_required_lib("proxmoxer"), exception=str(pve.PROXMOXER_IMPORT_ERROR))
-    run_module(module, lambda: read_vms(pve.ProxmoxClient(module.params), module.params))
 
 
 if __name__ == "__main__":

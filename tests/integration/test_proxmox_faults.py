@@ -130,11 +130,11 @@ def test_failed_task_fails_the_module_with_the_task_log(tmp_path, ansible_playbo
     path = play(tmp_path, [vm_task(name=PREFIX + "boom", state="started", ignore_errors=True), dump()], "start.yml")
     result, found = run(ansible_playbook, path)
     assert result.returncode == 0, result.stdout[-3000:]
-    failure = found[0]
-    assert failure["failed"]
-    assert failure["msg"] == "start VM %d failed: QEMU exited with code 1" % vmid, failure
-    assert failure["task_log"][-1] == "TASK ERROR: QEMU exited with code 1"
-    assert "UPID:pve1:" in failure["upid"]
+    failed = found[0]
+    assert failed["failed"]
+    assert failed["msg"] == "start VM %d failed: QEMU exited with code 1" % vmid, failed
+    assert failed["failure"]["task_log"][-1] == "TASK ERROR: QEMU exited with code 1"
+    assert "UPID:pve1:" in failed["failure"]["upid"]
     assert pve_control.call("vm_summary", vmid)["status"] == "stopped"
 
 

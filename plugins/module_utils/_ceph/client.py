@@ -11,7 +11,8 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
-from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common import CephError
+from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common import CephError, ceph_argument_spec
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import Layer, Requirement
 
 try:
     import rados
@@ -34,18 +35,8 @@ except ImportError:
     RBD_IMPORT_ERROR = traceback.format_exc()
 
 
-def require_libs(module: Any, need_rbd: bool = False) -> None:
-    """fail_json with missing_required_lib when python3-rados (or python3-rbd) cannot be imported."""
-    from ansible.module_utils.basic import missing_required_lib
-
-    if not HAS_RADOS:
-        module.fail_json(msg=missing_required_lib("rados (Debian/Ubuntu: python3-rados)"), exception=RADOS_IMPORT_ERROR)
-    if need_rbd and not HAS_RBD:
-        module.fail_json(msg=missing_required_lib("rbd (Debian/Ubuntu: python3-rbd)"), exception=RBD_IMPORT_ERROR)
-
-
 def librbd() -> Any:
-    """The rbd module (python3-rbd), for the image and pool-init code; require_libs(need_rbd=True) checked it."""
+    """The rbd module (python3-rbd), for the image and pool-init code; run_module checked the RBD requirement."""
     return rbd
 
 
@@ -172,3 +163,19 @@ class CephClient:
         """Pool usage by pool name (needs a mgr for fresh numbers; a brand-new pool may be missing)."""
         out = self.mon("df", detail="detail") or {}
         return {p["name"]: p.get("stats", {}) for p in out.get("pools", [])}
+
+
+def connect(module: Any) -> CephClient:
+    client = CephClient.from_params(module.params)
+    client.connect()
+    return client
+
+
+CEPH: Layer[CephClient] = Layer(
+    name="ceph",
+    argument_spec=ceph_argument_spec,
+    connect=connect,
+    requirements=(Requirement("rados (Debian/Ubuntu: python3-rados)", HAS_RADOS, RADOS_IMPORT_ERROR),),
+)
+# What the modules working on RBD images (or initialising pools for RBD) need beyond the CEPH layer.
+RBD = Requirement("rbd (Debian/Ubuntu: python3-rbd)", HAS_RBD, RBD_IMPORT_ERROR)

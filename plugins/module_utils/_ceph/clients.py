@@ -14,7 +14,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.caps import 
     current_caps,
     normalise_caps,
 )
-from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
+from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff, whole
 
 
 class CephClients:
@@ -27,7 +27,7 @@ class CephClients:
             return None
         return out[0] if out else None
 
-    def ensure(self, params: Mapping[str, Any], check_mode: bool, want_diff: bool) -> dict[str, Any]:
+    def ensure(self, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         """Returns the result; the key (a secret) is in result["key"] only when created or return_key is set."""
         name = check_entity(params["name"])
         state = params.get("state") or "present"
@@ -37,8 +37,7 @@ class CephClients:
         result: dict[str, Any] = {"changed": False}
         if state == "absent":
             result["changed"] = current is not None
-            if want_diff:
-                result["diff"] = {"before": {"name": name, "caps": have} if current else {}, "after": {}}
+            result["diff"] = whole({"name": name, "caps": have} if current else {}, None)
             result["client"] = {}
             if current is None:
                 result["msg"] = f"{name} is absent"
@@ -51,8 +50,7 @@ class CephClients:
         if current is None:
             result["changed"] = True
             result["client"] = {"name": name, "caps": want}
-            if want_diff:
-                result["diff"] = {"before": {}, "after": {"name": name, "caps": want}}
+            result["diff"] = whole(None, {"name": name, "caps": want})
             if check_mode:
                 result["msg"] = f"{name} would be created"
                 return result
@@ -64,11 +62,10 @@ class CephClients:
         changed = diff.compare("caps", have, want)
         result["changed"] = changed
         result["client"] = {"name": name, "caps": want if changed else have}
-        if want_diff:
-            result["diff"] = {
-                "before": {"name": name, "caps": have} if changed else {},
-                "after": {"name": name, "caps": want} if changed else {},
-            }
+        result["diff"] = {
+            "before": {"name": name, "caps": have} if changed else {},
+            "after": {"name": name, "caps": want} if changed else {},
+        }
         if params.get("return_key"):
             result["key"] = current["key"]
         if not changed:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import librbd
 from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common import CephError, parse_size
-from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
+from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff, whole
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 
 # librbd's feature bits (include/rbd/features.h), so this module needs rbd only to talk to Ceph.
@@ -112,7 +112,7 @@ class RbdImages:
             "block_name_prefix": image.block_name_prefix(),
         }
 
-    def ensure(self, params: Mapping[str, Any], check_mode: bool, want_diff: bool) -> dict[str, Any]:
+    def ensure(self, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         rbd = librbd()
 
         pool, name, namespace = params["pool"], params["name"], params.get("namespace") or None
@@ -132,12 +132,12 @@ class RbdImages:
                 finally:
                     image.close()
             if state == "absent":
-                return self._absent(ioctx, have, pool, name, check_mode, want_diff)
+                return self._absent(ioctx, have, pool, name, check_mode)
             if have is None:
                 if size is None:
                     raise ValidationError(f"size: required to create image {pool}/{name}")
-                return self._create(ioctx, pool, namespace, name, size, features, check_mode, want_diff)
-            return self._update(ioctx, have, size, features, bool(params.get("allow_shrink")), check_mode, want_diff)
+                return self._create(ioctx, pool, namespace, name, size, features, check_mode)
+            return self._update(ioctx, have, size, features, bool(params.get("allow_shrink")), check_mode)
         finally:
             ioctx.close()
 
@@ -150,7 +150,6 @@ class RbdImages:
         size: int,
         features: list[str] | None,
         check_mode: bool,
-        want_diff: bool,
     ) -> dict[str, Any]:
         rbd = librbd()
 
@@ -162,8 +161,7 @@ class RbdImages:
             "features": features if features is not None else list(DEFAULT_FEATURES),
         }
         result: dict[str, Any] = {"changed": True, "image": after}
-        if want_diff:
-            result["diff"] = {"before": {}, "after": dict(after)}
+        result["diff"] = whole(None, dict(after))
         if check_mode:
             result["msg"] = f"image {pool}/{name} would be created"
             return result
@@ -176,8 +174,7 @@ class RbdImages:
             raise CephError(f"creating image {pool}/{name} failed: {e}", pool=pool, image=name) from e
         with rbd.Image(ioctx, name) as image:
             result["image"] = self._describe(image, pool, namespace, name)
-        if want_diff:
-            result["diff"]["after"] = {k: result["image"][k] for k in after}
+        result["diff"]["after"] = {k: result["image"][k] for k in after}
         result["msg"] = f"image {pool}/{name} created"
         return result
 
@@ -189,7 +186,6 @@ class RbdImages:
         features: list[str] | None,
         allow_shrink: bool,
         check_mode: bool,
-        want_diff: bool,
     ) -> dict[str, Any]:
         rbd = librbd()
 
@@ -202,8 +198,7 @@ class RbdImages:
         if changes["enable"] or changes["disable"]:
             diff.compare("features", have["features"], sorted(features or [], key=list(FEATURES).index))
         result: dict[str, Any] = {"changed": diff.changed, "image": dict(have)}
-        if want_diff:
-            result["diff"] = diff.as_dict()
+        result["diff"] = diff.as_dict()
         if not diff.changed:
             result["msg"] = f"image {label} is up to date"
             return result
@@ -227,16 +222,15 @@ class RbdImages:
         return result
 
     def _absent(
-        self, ioctx: Any, have: dict[str, Any] | None, pool: str, name: str, check_mode: bool, want_diff: bool
+        self, ioctx: Any, have: dict[str, Any] | None, pool: str, name: str, check_mode: bool
     ) -> dict[str, Any]:
         rbd = librbd()
 
         result: dict[str, Any] = {"changed": have is not None, "image": {}}
-        if want_diff:
-            result["diff"] = {
-                "before": {k: have[k] for k in ("pool", "namespace", "name", "size", "features")} if have else {},
-                "after": {},
-            }
+        result["diff"] = {
+            "before": {k: have[k] for k in ("pool", "namespace", "name", "size", "features")} if have else {},
+            "after": {},
+        }
         if have is None:
             result["msg"] = f"image {pool}/{name} is absent"
         elif check_mode:

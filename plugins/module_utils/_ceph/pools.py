@@ -18,7 +18,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.common impor
     parse_count,
     parse_size,
 )
-from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
+from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff, whole
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 
 POOL_TYPES = {1: "replicated", 3: "erasure"}
@@ -284,11 +284,11 @@ class CephPools:
 
     # ------------------------------------------------------------ ensure
 
-    def ensure(self, params: Mapping[str, Any], check_mode: bool, want_diff: bool) -> dict[str, Any]:
+    def ensure(self, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         name = check_pool_name(params["name"])
         state = params.get("state") or "present"
         if state == "absent":
-            return self._absent(name, params, check_mode, want_diff)
+            return self._absent(name, params, check_mode)
         want = desired_settings(params)
         pool_type = params.get("pool_type") or "replicated"
         profile = params.get("erasure_profile")
@@ -298,14 +298,14 @@ class CephPools:
         have = pools.get(name)
         validate(want, have, pool_type, osds_up_in(dump), self.rules)
         if have is None:
-            return self._create(name, want, pool_type, profile, check_mode, want_diff)
+            return self._create(name, want, pool_type, profile, check_mode)
         if profile and have.get("erasure_profile") != profile:
             raise ValidationError(
                 "erasure_profile: pool {} uses profile {}; a pool's profile cannot change".format(
                     name, have.get("erasure_profile")
                 )
             )
-        return self._update(name, have, want, check_mode, want_diff)
+        return self._update(name, have, want, check_mode)
 
     def _run(self, commands: list[Command]) -> None:
         for prefix, args in commands:
@@ -321,12 +321,11 @@ class CephPools:
             ioctx.close()
 
     def _create(
-        self, name: str, want: dict[str, Any], pool_type: str, profile: str | None, check_mode: bool, want_diff: bool
+        self, name: str, want: dict[str, Any], pool_type: str, profile: str | None, check_mode: bool
     ) -> dict[str, Any]:
         after = predicted(name, want, pool_type, profile)
         result: dict[str, Any] = {"changed": True, "pool": after}
-        if want_diff:
-            result["diff"] = {"before": {}, "after": comparable(after)}
+        result["diff"] = whole(None, comparable(after))
         if check_mode:
             result["msg"] = f"pool {name} would be created"
             return result
@@ -342,19 +341,15 @@ class CephPools:
             self._rbd_init(name)
         pool = self.get(name) or after
         result["pool"] = pool
-        if want_diff:
-            result["diff"] = {"before": {}, "after": comparable(pool)}
+        result["diff"] = whole(None, comparable(pool))
         result["msg"] = f"pool {name} created"
         return result
 
-    def _update(
-        self, name: str, have: dict[str, Any], want: dict[str, Any], check_mode: bool, want_diff: bool
-    ) -> dict[str, Any]:
+    def _update(self, name: str, have: dict[str, Any], want: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         diff = Diff()
         fields = compare(have, want, diff)
         result: dict[str, Any] = {"changed": bool(fields), "pool": have}
-        if want_diff:
-            result["diff"] = diff.as_dict()
+        result["diff"] = diff.as_dict()
         if not fields:
             result["msg"] = f"pool {name} is up to date"
             return result
@@ -371,7 +366,7 @@ class CephPools:
         result["msg"] = "pool {} updated: {}".format(name, ", ".join(fields))
         return result
 
-    def _absent(self, name: str, params: Mapping[str, Any], check_mode: bool, want_diff: bool) -> dict[str, Any]:
+    def _absent(self, name: str, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         if not params.get("confirm_delete"):
             raise ValidationError(
                 f"confirm_delete: deleting pool {name} destroys all its data; set confirm_delete=true "
@@ -379,8 +374,7 @@ class CephPools:
             )
         have = self.get(name)
         result: dict[str, Any] = {"changed": have is not None, "pool": {}}
-        if want_diff:
-            result["diff"] = {"before": comparable(have) if have else {}, "after": {}}
+        result["diff"] = whole(comparable(have) if have else {}, None)
         if have is None:
             result["msg"] = f"pool {name} is absent"
             return result

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
+from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff, whole
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.vsctl import Ovs, OvsError, OvsState, quote
 
@@ -37,7 +37,7 @@ def _str_map(option: str, value: Mapping[str, Any] | None) -> dict[str, str] | N
     return out
 
 
-def ensure_bridge(ovs: Ovs, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> dict[str, Any]:
+def ensure_bridge(ovs: Ovs, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
     name = params["name"]
     if not name or len(name) > 15 or "/" in name or " " in name:
         raise ValidationError(
@@ -54,8 +54,7 @@ def ensure_bridge(ovs: Ovs, params: Mapping[str, Any], check_mode: bool, diff_mo
             diff.compare("state", "present", "absent")
         ovs.transaction(commands, check_mode)
         result: dict[str, Any] = {"changed": bool(commands), "bridge": None, "commands": list(ovs.commands)}
-        if diff_mode:
-            result["diff"] = {"before": before or {}, "after": {}}
+        result["diff"] = whole(before or {}, None)
         return result
 
     other_config = _str_map("other_config", params.get("other_config"))
@@ -117,6 +116,5 @@ def ensure_bridge(ovs: Ovs, params: Mapping[str, Any], check_mode: bool, diff_mo
         predicted["ports"] = sorted(set(current["ports"]) | set(missing))
         bridge = predicted
     result = {"changed": bool(commands), "bridge": bridge, "commands": list(ovs.commands)}
-    if diff_mode:
-        result["diff"] = diff.as_dict()
+    result["diff"] = diff.as_dict()
     return result

@@ -1,11 +1,12 @@
 # Copyright: ironcloud.stack contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options every OVS module shares (doc fragment ironcloud.stack.ovs) and the runner built from them."""
+"""The OVS layer of a module: the options every OVS module shares (doc fragment ironcloud.stack.ovs) and its runner."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import Layer
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.vsctl import Ovs
 
 
@@ -17,8 +18,11 @@ def ovs_argument_spec() -> dict[str, dict[str, Any]]:
     }
 
 
-def ovs_from_module(module: Any, need_ofctl: bool = True) -> Ovs:
-    """An Ovs runner on module.run_command, the binaries found with get_bin_path."""
+def connect(module: Any) -> Ovs:
+    """An Ovs runner on module.run_command; ovs-vsctl must exist, ovs-ofctl only for the flows (Ovs checks)."""
     vsctl = module.get_bin_path("ovs-vsctl", required=True)
-    ofctl = module.get_bin_path("ovs-ofctl", required=True) if need_ofctl else None
+    ofctl = module.get_bin_path("ovs-ofctl")
     return Ovs(module.run_command, vsctl, ofctl, module.params.get("database_socket"), module.params["timeout"])
+
+
+OVS: Layer[Ovs] = Layer(name="ovs", argument_spec=ovs_argument_spec, connect=connect)

@@ -59,7 +59,7 @@ def _check_bridges(params: Mapping[str, Any]) -> tuple[str, str]:
     return int_br, tun_br
 
 
-def ensure_overlay(ovs: Ovs, params: Mapping[str, Any], check_mode: bool, diff_mode: bool) -> dict[str, Any]:
+def ensure_overlay(ovs: Ovs, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
     """Converge the tunnel bridge for one host; returns the module result."""
     int_br, tun_br = _check_bridges(params)
     present = params.get("state", "present") == "present"
@@ -182,11 +182,10 @@ def ensure_overlay(ovs: Ovs, params: Mapping[str, Any], check_mode: bool, diff_m
         "commands": list(ovs.commands),
         "changes": changes,
     }
-    if diff_mode:
-        result["diff"] = {
-            "before": {"ports": before_desc, "flows": installed_before},
-            "after": {"ports": after_desc, "flows": wanted_flows if present else []},
-        }
+    result["diff"] = {
+        "before": {"ports": before_desc, "flows": installed_before},
+        "after": {"ports": after_desc, "flows": wanted_flows if present else []},
+    }
     return result
 
 

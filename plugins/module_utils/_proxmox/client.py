@@ -18,6 +18,7 @@ from typing import Any
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import Layer, Requirement
 
 try:
     import requests
@@ -242,3 +243,11 @@ def _root_cause(error: BaseException) -> str:
     text = str(error)
     match = re.search(r"\[SSL: [A-Z_]+\] ([^(]+)", text) or re.search(r"\] (.+)$", text)
     return (match.group(1) if match else text).strip().rstrip(",")
+
+
+PROXMOX: Layer[ProxmoxClient] = Layer(
+    name="proxmox",
+    argument_spec=proxmox_argument_spec,
+    connect=lambda module: ProxmoxClient(module.params),
+    requirements=(Requirement("proxmoxer", HAS_PROXMOXER, PROXMOXER_IMPORT_ERROR),),
+)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxError
+
 
 def node_summaries(resources: Sequence[dict[str, Any]], node: str | None = None) -> list[dict[str, Any]]:
     """Each node of the /cluster/resources entries with its capacity, usage and what its VMs are allocated.
@@ -50,3 +52,13 @@ def node_summaries(resources: Sequence[dict[str, Any]], node: str | None = None)
             }
         )
     return out
+
+
+def node_info(resources: Sequence[dict[str, Any]], node: str | None) -> dict[str, Any]:
+    """proxmox_node_info: every node's summary, or the one named node (an unknown name is an error)."""
+    nodes = node_summaries(resources)
+    if node is not None and node not in [n["node"] for n in nodes]:
+        raise ProxmoxError(
+            "node: %r is not a node of the cluster (nodes: %s)" % (node, ", ".join(n["node"] for n in nodes))
+        )
+    return {"changed": False, "nodes": [n for n in nodes if node is None or n["node"] == node]}

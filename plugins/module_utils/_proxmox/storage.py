@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
+from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff, whole
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxClient
 
@@ -114,33 +114,30 @@ class StorageManager:
                 return entry
         return None
 
-    def ensure(self, params: Mapping[str, Any], check_mode: bool, want_diff: bool) -> dict[str, Any]:
+    def ensure(self, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         name = params["name"]
         if not STORAGE_ID.match(name or ""):
             raise ValidationError("name: %r is not a storage id (letters, digits, '-', '_', '.')" % name)
         state = params.get("state") or "present"
         entry = self.read(name)
         if state == "absent":
-            return self._absent(name, entry, check_mode, want_diff)
+            return self._absent(name, entry, check_mode)
         want = desired(params)
         if entry is None:
             for required in ("pool", "monitors"):
                 if params.get(required) is None:
                     raise ValidationError("%s: required to create RBD storage %s" % (required, name))
-            return self._create(name, want, params, check_mode, want_diff)
+            return self._create(name, want, params, check_mode)
         if entry.get("type") != "rbd":
             raise ValidationError("name: storage %s exists with type %s, not rbd" % (name, entry.get("type")))
-        return self._update(name, entry, want, params, check_mode, want_diff)
+        return self._update(name, entry, want, params, check_mode)
 
-    def _create(
-        self, name: str, want: dict[str, Any], params: Mapping[str, Any], check_mode: bool, want_diff: bool
-    ) -> dict[str, Any]:
+    def _create(self, name: str, want: dict[str, Any], params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         if want["content"] is None:
             want["content"] = ["images"]
         after = shown(dict(want, type="rbd"), name)
         result: dict[str, Any] = {"changed": True, "storage": after}
-        if want_diff:
-            result["diff"] = {"before": {}, "after": after}
+        result["diff"] = whole(None, after)
         if check_mode:
             result["msg"] = "storage %s would be created" % name
             return result
@@ -161,7 +158,6 @@ class StorageManager:
         want: dict[str, Any],
         params: Mapping[str, Any],
         check_mode: bool,
-        want_diff: bool,
     ) -> dict[str, Any]:
         have = current(entry)
         diff = Diff()
@@ -171,8 +167,7 @@ class StorageManager:
         if send_keyring:
             diff.compare("keyring", "(not shown by PVE)", "(replaced)")
         result: dict[str, Any] = {"changed": diff.changed, "storage": shown(have, name)}
-        if want_diff:
-            result["diff"] = diff.as_dict()
+        result["diff"] = diff.as_dict()
         if not diff.changed:
             result["msg"] = "storage %s is up to date" % name
             return result
@@ -192,10 +187,9 @@ class StorageManager:
         result["msg"] = "storage %s updated: %s" % (name, what)
         return result
 
-    def _absent(self, name: str, entry: Mapping[str, Any] | None, check_mode: bool, want_diff: bool) -> dict[str, Any]:
+    def _absent(self, name: str, entry: Mapping[str, Any] | None, check_mode: bool) -> dict[str, Any]:
         result: dict[str, Any] = {"changed": entry is not None, "storage": {}}
-        if want_diff:
-            result["diff"] = {"before": shown(current(entry), name) if entry else {}, "after": {}}
+        result["diff"] = whole(shown(current(entry), name) if entry else {}, None)
         if entry is None:
             result["msg"] = "storage %s is absent" % name
         elif check_mode:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import Requirement
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import Conflict
 
 try:
@@ -23,6 +24,8 @@ try:
 except ImportError as e:  # pragma: no cover - reported by the module through missing_required_lib
     HAS_NETADDR = False
     NETADDR_IMPORT_ERROR = e
+
+NETADDR = Requirement("netaddr", HAS_NETADDR, NETADDR_IMPORT_ERROR)
 
 # The smallest subnet a project network may have: network, gateway, at least 5 hosts, broadcast.
 MAX_PREFIX = 29

@@ -27,7 +27,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._errors import Iro
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import lease_in
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import required
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import check_name, required
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reservations import _ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.scheduler import parse_tags
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
@@ -269,3 +269,20 @@ def reconcile(
         }
 
     return store.run(work, write=True, dry_run=check_mode)
+
+
+def reconcile_cloud(store: Store, api: Any, check_mode: bool, now: float, tenant: str | None) -> dict[str, Any]:
+    """cloud_reconcile: reconcile() on the cluster api reads (one /cluster/resources, a config per unleased VM).
+
+    The diff shows each kind of drift found (before) and none left (after).
+    """
+    if tenant is not None:
+        check_name("tenant", tenant)
+
+    def config_of(node: str, vmid: int) -> Mapping[str, Any]:
+        return api.get("nodes/%s/qemu/%d/config" % (node, vmid)) or {}
+
+    result = reconcile(store, api.resources(), config_of, check_mode, now, tenant)
+    found = {k: v for k, v in result["drift"].items() if v and k != "unrepairable"}
+    result["diff"] = {"before": found, "after": {k: [] for k in found}}
+    return result

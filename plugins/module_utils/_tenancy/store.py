@@ -24,13 +24,14 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import Layer, Requirement
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import StoreError
 
 try:
@@ -476,3 +477,15 @@ def _pg_message(error: BaseException, url: str) -> str:
     if password:
         text = text.replace(password, "***").replace(unquote(password), "***")
     return re.sub(r"password=\S+", "password=***", text)
+
+
+def is_postgresql(params: Mapping[str, Any]) -> bool:
+    return (params.get("state_store") or "").startswith(("postgresql:", "postgres:"))
+
+
+STATE_STORE: Layer[Store] = Layer(
+    name="state_store",
+    argument_spec=state_store_argument_spec,
+    connect=lambda module: open_store(module.params.get("state_store"), float(module.params["state_store_timeout"])),
+    requirements=(Requirement("psycopg", HAS_PSYCOPG, PSYCOPG_IMPORT_ERROR, needed=is_postgresql),),
+)

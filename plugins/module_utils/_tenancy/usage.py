@@ -18,8 +18,9 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
     QUOTA_KEYS,
     NotFound,
     QuotaExceeded,
+    check_name,
 )
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Tx
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 
 SIZES = ("cores", "memory_mb", "disk_gb", "vms")
 
@@ -148,3 +149,12 @@ def report(tx: Tx, now: float, tenant: str | None = None, project: str | None = 
             )
         out.append(entry)
     return out
+
+
+def usage_info(store: Store, now: float, tenant: str | None, project: str | None) -> dict[str, Any]:
+    """cloud_usage_info: every tenant's (or one tenant's, or one project's) quota, usage, reservations and free."""
+    if tenant is not None:
+        check_name("tenant", tenant)
+    if project is not None:
+        check_name("project", project)
+    return {"changed": False, "tenants": store.run(lambda tx: report(tx, now, tenant, project), write=False)}

@@ -50,20 +50,20 @@ def params(**over: Any) -> dict[str, Any]:
 
 def test_create_returns_the_key_once():
     auth = FakeAuth()
-    predicted = CephClients(auth).ensure(params(), True, True)
+    predicted = CephClients(auth).ensure(params(), True)
     assert predicted["changed"] and "key" not in predicted and auth.commands == []
-    created = CephClients(auth).ensure(params(), False, True)
+    created = CephClients(auth).ensure(params(), False)
     assert created["changed"] and created["key"] == KEY
     assert KEY not in repr({k: v for k, v in created.items() if k != "key"})
-    again = CephClients(auth).ensure(params(caps={"mon": "profile  rbd", "osd": "profile rbd pool = a"}), False, True)
+    again = CephClients(auth).ensure(params(caps={"mon": "profile  rbd", "osd": "profile rbd pool = a"}), False)
     assert again["changed"] is False and "key" not in again
-    assert CephClients(auth).ensure(params(return_key=True), False, False)["key"] == KEY
+    assert CephClients(auth).ensure(params(return_key=True), False)["key"] == KEY
 
 
 def test_caps_converge_and_key_stays():
     auth = FakeAuth()
-    CephClients(auth).ensure(params(), False, False)
-    result = CephClients(auth).ensure(params(caps={"mon": "profile rbd", "osd": "profile rbd pool=b"}), False, True)
+    CephClients(auth).ensure(params(), False)
+    result = CephClients(auth).ensure(params(caps={"mon": "profile rbd", "osd": "profile rbd pool=b"}), False)
     assert result["changed"]
     assert result["diff"]["before"]["caps"]["osd"] == "profile rbd pool=a"
     assert result["diff"]["after"]["caps"]["osd"] == "profile rbd pool=b"
@@ -73,15 +73,15 @@ def test_caps_converge_and_key_stays():
 
 def test_remove():
     auth = FakeAuth()
-    CephClients(auth).ensure(params(), False, False)
-    assert CephClients(auth).ensure(params(state="absent"), True, True)["changed"]
+    CephClients(auth).ensure(params(), False)
+    assert CephClients(auth).ensure(params(state="absent"), True)["changed"]
     assert "client.acme" in auth.entities
-    assert CephClients(auth).ensure(params(state="absent"), False, True)["changed"]
-    assert CephClients(auth).ensure(params(state="absent"), False, True)["changed"] is False
+    assert CephClients(auth).ensure(params(state="absent"), False)["changed"]
+    assert CephClients(auth).ensure(params(state="absent"), False)["changed"] is False
 
 
 def test_bad_caps_before_any_command():
     auth = FakeAuth()
     with pytest.raises(ValidationError, match="caps.osd: 'rwx' is not a grant"):
-        CephClients(auth).ensure(params(caps={"osd": "rwx"}), False, False)
+        CephClients(auth).ensure(params(caps={"osd": "rwx"}), False)
     assert auth.commands == []

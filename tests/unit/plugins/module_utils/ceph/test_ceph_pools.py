@@ -262,7 +262,7 @@ class FakeClient:
 
 def test_check_mode_changes_nothing():
     client = FakeClient([dump_entry()])
-    result = pools.CephPools(client).ensure(params(size=3, quota_max_objects=10), True, True)
+    result = pools.CephPools(client).ensure(params(size=3, quota_max_objects=10), True)
     assert result["changed"] is True
     assert result["diff"] == {
         "before": {"size": 1, "quota_max_objects": 0},
@@ -275,11 +275,11 @@ def test_check_mode_changes_nothing():
 def test_update_converges_in_one_run_then_nothing():
     client = FakeClient([dump_entry()])
     p = params(size=3, min_size=2, pg_num=16, application="rgw", quota_max_bytes="1M")
-    result = pools.CephPools(client).ensure(p, False, True)
+    result = pools.CephPools(client).ensure(p, False)
     assert result["changed"] is True
     assert result["pool"]["size"] == 3 and result["pool"]["pg_num"] == 16 and result["pool"]["application"] == "rgw"
     client.commands.clear()
-    again = pools.CephPools(client).ensure(p, False, True)
+    again = pools.CephPools(client).ensure(p, False)
     assert again["changed"] is False
     assert client.commands == []
 
@@ -287,28 +287,28 @@ def test_update_converges_in_one_run_then_nothing():
 def test_create_and_rerun():
     client = FakeClient([])
     p = params(name="new", pg_num=8, size=2, quota_max_objects=7)
-    predicted = pools.CephPools(client).ensure(p, True, True)
+    predicted = pools.CephPools(client).ensure(p, True)
     assert predicted["changed"] and predicted["diff"]["before"] == {} and client.commands == []
-    created = pools.CephPools(client).ensure(p, False, True)
+    created = pools.CephPools(client).ensure(p, False)
     assert created["changed"]
     assert [c[0] for c in client.commands] == ["osd pool create", "osd pool set", "osd pool set-quota"]
-    assert pools.CephPools(client).ensure(p, False, True)["changed"] is False
+    assert pools.CephPools(client).ensure(p, False)["changed"] is False
 
 
 def test_bad_input_fails_before_any_command():
     client = FakeClient([dump_entry()])
     with pytest.raises(ValidationError, match="size: 4 replicas"):
-        pools.CephPools(client).ensure(params(size=4, quota_max_objects=5), False, False)
+        pools.CephPools(client).ensure(params(size=4, quota_max_objects=5), False)
     assert client.commands == []
 
 
 def test_delete_needs_confirmation():
     client = FakeClient([dump_entry()])
     with pytest.raises(ValidationError, match="confirm_delete: deleting pool ic-vms"):
-        pools.CephPools(client).ensure(params(state="absent"), False, False)
-    result = pools.CephPools(client).ensure(params(state="absent", confirm_delete=True), False, True)
+        pools.CephPools(client).ensure(params(state="absent"), False)
+    result = pools.CephPools(client).ensure(params(state="absent", confirm_delete=True), False)
     assert result["changed"] and result["diff"]["after"] == {}
-    assert pools.CephPools(client).ensure(params(state="absent", confirm_delete=True), False, True)["changed"] is False
+    assert pools.CephPools(client).ensure(params(state="absent", confirm_delete=True), False)["changed"] is False
 
 
 def test_info_unknown_pool():

@@ -23,7 +23,7 @@ def run(fake: FakeOvs, check: bool = False, **kw: Any) -> dict[str, Any]:
         "ports": None,
     }
     p.update(kw)
-    return ensure_bridge(Ovs(fake.run, "ovs-vsctl"), p, check, True)
+    return ensure_bridge(Ovs(fake.run, "ovs-vsctl"), p, check)
 
 
 def test_check_apply_check_apply():

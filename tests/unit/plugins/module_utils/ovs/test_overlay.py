@@ -37,7 +37,7 @@ def ovs() -> FakeOvs:
 
 
 def run(fake: FakeOvs, check: bool = False, **kw: Any) -> dict[str, Any]:
-    return ensure_overlay(Ovs(fake.run, "/usr/bin/ovs-vsctl", "/usr/bin/ovs-ofctl"), params(**kw), check, True)
+    return ensure_overlay(Ovs(fake.run, "/usr/bin/ovs-vsctl", "/usr/bin/ovs-ofctl"), params(**kw), check)
 
 
 def test_check_apply_check_apply(ovs):
@@ -199,6 +199,6 @@ def test_database_socket_reaches_the_mgmt_socket(ovs):
         calls.append(argv)
         return ovs.run(argv, **kw)
 
-    ensure_overlay(Ovs(spy, "ovs-vsctl", "ovs-ofctl", "/run/lab/db.sock"), params(), False, False)
+    ensure_overlay(Ovs(spy, "ovs-vsctl", "ovs-ofctl", "/run/lab/db.sock"), params(), False)
     assert calls[0][2] == "--db=unix:/run/lab/db.sock"
     assert [c for c in calls if c[0] == "ovs-ofctl"][-1][-2] == "unix:/run/lab/br-tun.mgmt"

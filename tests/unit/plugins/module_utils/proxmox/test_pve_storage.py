@@ -108,19 +108,19 @@ def test_create_update_remove():
     api = FakeApi([])
     manager = storage.StorageManager(api)  # type: ignore[arg-type]
     p = params(pool="ic-acme", monitors=["10.0.0.1"], user="client.acme", keyring="AQBkey==")
-    assert manager.ensure(p, True, True)["changed"] and api.calls == []
-    created = manager.ensure(p, False, True)
+    assert manager.ensure(p, True)["changed"] and api.calls == []
+    created = manager.ensure(p, False)
     assert created["changed"] and "keyring" not in created["storage"]
     assert api.calls[0][2]["keyring"].startswith("[client.acme]")
     assert api.calls[0][2]["content"] == "images"
-    assert manager.ensure(p, False, True)["changed"] is False
-    updated = manager.ensure(params(pool="ic-acme2"), False, True)
+    assert manager.ensure(p, False)["changed"] is False
+    updated = manager.ensure(params(pool="ic-acme2"), False)
     assert updated["changed"] and updated["diff"] == {"before": {"pool": "ic-acme"}, "after": {"pool": "ic-acme2"}}
     assert api.calls[-1][2] == {"pool": "ic-acme2", "digest": "d1"}
-    assert manager.ensure(params(state="absent"), False, True)["changed"]
-    assert manager.ensure(params(state="absent"), False, True)["changed"] is False
+    assert manager.ensure(params(state="absent"), False)["changed"]
+    assert manager.ensure(params(state="absent"), False)["changed"] is False
 
 
 def test_create_needs_pool_and_monitors():
     with pytest.raises(ValidationError, match="monitors: required to create RBD storage ic-acme-rbd"):
-        storage.StorageManager(FakeApi([])).ensure(params(pool="x"), False, False)  # type: ignore[arg-type]
+        storage.StorageManager(FakeApi([])).ensure(params(pool="x"), False)  # type: ignore[arg-type]
