@@ -92,13 +92,13 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
-from ansible_collections.ironcloud.stack.plugins.module_utils._inventory.cloud import build_inventory
-from ansible_collections.ironcloud.stack.plugins.module_utils._inventory.sources import read_store
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import (
     HAS_PROXMOXER,
     PROXMOXER_IMPORT_ERROR,
     ProxmoxClient,
 )
+from ansible_collections.ironcloud.stack.plugins.plugin_utils.inventory.cloud import build_inventory
+from ansible_collections.ironcloud.stack.plugins.plugin_utils.inventory.sources import read_store
 
 CONNECTION_OPTIONS = (
     "api_host",

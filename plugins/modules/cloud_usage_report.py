@@ -16,8 +16,9 @@ description:
     C(committed) after a resize), or to the end of the period; only the part inside the period counts.
   - Adds each tenant's quota, used, reserved and free figures as M(ironcloud.stack.cloud_usage_info) reports them
     now, and the share of each quota in use (used + reserved).
-  - Returns the report as data (RV(report)), as CSV (RV(csv)) and as a self-contained HTML page with bar charts of
-    quota used and VM-hours in inline SVG (RV(html)); the C(ironcloud.stack.usage) playbook writes them to files.
+  - Returns the report as data (RV(report)). The filters P(ironcloud.stack.usage_csv#filter) and
+    P(ironcloud.stack.usage_html#filter) render it on the controller as CSV and as a self-contained HTML page with
+    bar charts of quota used and VM-hours; the C(ironcloud.stack.usage) playbook writes all three to files.
   - It reads only; it never changes the store.
 extends_documentation_fragment:
   - ironcloud.stack.state_store
@@ -54,7 +55,7 @@ EXAMPLES = r"""
 
 - name: Write the HTML page
   ansible.builtin.copy:
-    content: "{{ usage.html }}"
+    content: "{{ usage.report | ironcloud.stack.usage_html }}"
     dest: /srv/reports/usage-2026-11.html
     mode: "0644"
 
@@ -90,14 +91,6 @@ report:
   sample:
     period: {start: "2026-11-01T00:00:00Z", end: "2026-12-01T00:00:00Z", hours: 720.0}
     totals: {vm_hours: 1440.0, core_hours: 2880.0, memory_gb_hours: 5760.0, disk_gb_hours: 28800.0}
-csv:
-  description: The report as CSV, one row per tenant, project and size.
-  returned: success
-  type: str
-html:
-  description: The report as one HTML page with inline SVG charts; no external asset.
-  returned: success
-  type: str
 """
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module

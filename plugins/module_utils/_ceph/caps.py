@@ -69,8 +69,3 @@ def caps_argument(caps: Mapping[str, str]) -> list[str]:
     for daemon, cap in sorted(caps.items()):
         out += [daemon, cap]
     return out
-
-
-def pool_of_caps(caps: Mapping[str, str]) -> list[str]:
-    """The pools an osd cap names (pool=x), for the result."""
-    return sorted(set(re.findall(r"pool=([^\s,]+)", caps.get("osd", ""))))

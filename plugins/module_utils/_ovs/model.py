@@ -318,11 +318,6 @@ def count_learned(text: str) -> int:
     return sum(1 for line in text.splitlines() if line.strip().startswith("cookie=%s," % COOKIE_LEARNED))
 
 
-def flow_for_ofctl(flow: str) -> str:
-    """A normalised flow as a line for `ovs-ofctl replace-flows` (it reads the same syntax)."""
-    return flow
-
-
 def diff_lists(before: Sequence[str], after: Sequence[str]) -> dict[str, list[str]]:
     """{"added": [...], "removed": [...]} between two lists of comparable strings (sorted)."""
     b, a = set(before), set(after)

@@ -228,13 +228,6 @@ class ProxmoxClient:
         log = self.get("nodes/%s/tasks/%s/log" % (node, upid), start=0, limit=500) or []
         return [entry.get("t", "") for entry in log][-lines:]
 
-    def run_task(self, method: str, path: str, timeout: float, what: str, **params: Any) -> dict[str, Any] | None:
-        """Send a request that starts a task and wait for it; None when PVE answered without a task."""
-        upid = getattr(self, method)(path, **params)
-        if not upid:
-            return None
-        return self.wait_task(upid, timeout, what)
-
 
 def _root_cause(error: BaseException) -> str:
     """The innermost reason of a requests error, without urllib3's object reprs."""

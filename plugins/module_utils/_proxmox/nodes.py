@@ -4,20 +4,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxError
 
 
-def node_summaries(resources: Sequence[dict[str, Any]], node: str | None = None) -> list[dict[str, Any]]:
+def node_summaries(resources: Sequence[Mapping[str, Any]], node: str | None = None) -> list[dict[str, Any]]:
     """Each node of the /cluster/resources entries with its capacity, usage and what its VMs are allocated.
 
     Allocation counts every VM that is not a template, running or not (a stopped VM can be started at any
     time): cores_allocated is the sum of their vCPUs, memory_allocated of their configured memory.
     The *_free figures are capacity minus allocation; cores_free goes negative when vCPUs are overcommitted.
     """
-    vms: dict[str, list[dict[str, Any]]] = {}
+    vms: dict[str, list[Mapping[str, Any]]] = {}
     for item in resources:
         if item.get("type") in ("qemu", "lxc") and not item.get("template"):
             vms.setdefault(item.get("node", ""), []).append(item)
@@ -54,7 +54,7 @@ def node_summaries(resources: Sequence[dict[str, Any]], node: str | None = None)
     return out
 
 
-def node_info(resources: Sequence[dict[str, Any]], node: str | None) -> dict[str, Any]:
+def node_info(resources: Sequence[Mapping[str, Any]], node: str | None) -> dict[str, Any]:
     """proxmox_node_info: every node's summary, or the one named node (an unknown name is an error)."""
     nodes = node_summaries(resources)
     if node is not None and node not in [n["node"] for n in nodes]:

@@ -71,8 +71,8 @@ class VmidAllocator:
         self.tried: list = []
         self.current = max(int(first), self.range[0])
 
-    def _free_after(self, start: int, count: int) -> list:
-        out = []
+    def _free_after(self, start: int, count: int) -> list[int]:
+        out: list[int] = []
         vmid = start
         while len(out) < count and vmid <= self.range[1]:
             if vmid not in self.taken:

@@ -93,10 +93,6 @@ def host_range(cidr: str) -> tuple[int, int]:
     return net.first + 2, net.last - 1
 
 
-def to_int(address: str) -> int:
-    return int(netaddr.IPAddress(address))
-
-
 def to_str(value: int) -> str:
     return str(netaddr.IPAddress(value, 4))
 
@@ -157,7 +153,3 @@ def capacity(cidr: str) -> int:
     """How many addresses of the subnet can be leased."""
     first, last = host_range(cidr)
     return max(0, last - first + 1)
-
-
-def summarize(cidrs: Sequence[str]) -> list[str]:
-    return [str(c) for c in netaddr.cidr_merge(list(cidrs))]

@@ -372,14 +372,3 @@ def _release(
         }
 
     return store.run(work, write=True, dry_run=check_mode)
-
-
-def expire(store: Store, now: float, check_mode: bool = False) -> list[dict[str, Any]]:
-    """Remove reservations that expired without being committed; the removed ones."""
-
-    def work(tx: Tx) -> list[dict[str, Any]]:
-        rows = tx.all("SELECT * FROM reservations WHERE state = 'reserved' AND expires <= ? ORDER BY id", (now,))
-        tx.execute("DELETE FROM reservations WHERE state = 'reserved' AND expires <= ?", (now,))
-        return [view(r, now) for r in rows]
-
-    return store.run(work, write=True, dry_run=check_mode)

@@ -1,4 +1,4 @@
-"""The cloud inventory's pure logic: tags, group names, hosts, leases (plugins/module_utils/_inventory/cloud.py)."""
+"""The cloud inventory's pure logic: tags, group names, hosts, leases (plugins/plugin_utils/inventory/cloud.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.ironcloud.stack.plugins.module_utils._inventory.cloud import (
+from ansible_collections.ironcloud.stack.plugins.plugin_utils.inventory.cloud import (
     MiB,
     build_inventory,
     parse_tags,

@@ -53,7 +53,6 @@ def test_bad_entities(name):
         caps.check_entity(name)
 
 
-def test_caps_argument_and_pools():
+def test_caps_argument():
     c = {"osd": "profile rbd pool=a, profile rbd pool=b", "mon": "profile rbd"}
     assert caps.caps_argument(c) == ["mon", "profile rbd", "osd", "profile rbd pool=a, profile rbd pool=b"]
-    assert caps.pool_of_caps(c) == ["a", "b"]

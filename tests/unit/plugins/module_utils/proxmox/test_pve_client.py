@@ -78,12 +78,6 @@ def test_wait_task_times_out():
         client(api).wait_task(task, 3, "migrate VM 100")
 
 
-def test_run_task_without_upid():
-    api = StubApi()
-    api.on("POST", "nodes/pve1/qemu/100/config", None)
-    assert client(api).run_task("post", "nodes/pve1/qemu/100/config", 10, "config") is None
-
-
 def test_request_takes_parameters_named_like_arguments():
     api = StubApi()
     api.on("PUT", "access/acl", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import netaddr
 import pytest
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
@@ -61,8 +62,8 @@ def test_network_gateway_and_broadcast_are_never_leased(address, rule):
 
 
 def test_check_address_accepts_a_host_with_or_without_prefix():
-    assert ipam.check_address("address", "10.0.0.0/24", "10.0.0.7") == ipam.to_int("10.0.0.7")
-    assert ipam.check_address("address", "10.0.0.0/24", "10.0.0.7/24") == ipam.to_int("10.0.0.7")
+    assert ipam.check_address("address", "10.0.0.0/24", "10.0.0.7") == int(netaddr.IPAddress("10.0.0.7"))
+    assert ipam.check_address("address", "10.0.0.0/24", "10.0.0.7/24") == int(netaddr.IPAddress("10.0.0.7"))
 
 
 def test_next_free_hands_out_in_order_then_reuses_holes_at_the_end():

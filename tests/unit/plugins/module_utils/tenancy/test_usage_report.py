@@ -1,4 +1,4 @@
-"""The usage report: intervals from the ledger, VM-hours by size, quota use, CSV and HTML (pure)."""
+"""The usage report: intervals, VM-hours by size, quota use (module_utils); CSV and HTML (plugin_utils)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage_report as ur
+from ansible_collections.ironcloud.stack.plugins.plugin_utils import usage_render as render
 
 H = 3600.0
 
@@ -144,7 +145,7 @@ def test_bad_period() -> None:
 
 
 def test_csv() -> None:
-    rows = list(csv.DictReader(io.StringIO(ur.to_csv(report()))))
+    rows = list(csv.DictReader(io.StringIO(render.to_csv(report()))))
     assert [(r["tenant"], r["project"], r["size"], r["vm_hours"]) for r in rows] == [
         ("<globex>", "<b>", "", "0.0"),
         ("acme", "db", "2c-4096m-20g", "3.0"),
@@ -154,7 +155,7 @@ def test_csv() -> None:
 
 
 def test_html_is_self_contained_and_escaped() -> None:
-    page = ur.to_html(report())
+    page = render.to_html(report())
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page
     assert "&lt;globex&gt;" in page and "<globex>" not in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")

@@ -240,24 +240,24 @@ def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, 
 
     nodes = node_summaries(resources)
     node_names = {n["node"] for n in nodes}
-    for node in nodes:
-        name = node["node"]
+    for summary in nodes:
+        name = summary["node"]
         view.hosts[name] = {
             "node": name,
-            "status": node["status"],
-            "online": node["online"],
-            "cores": node["maxcpu"],
-            "memory_mb": node["maxmem"] // MiB,
-            "disk_gb": round(node["maxdisk"] / GiB, 2),
+            "status": summary["status"],
+            "online": summary["online"],
+            "cores": summary["maxcpu"],
+            "memory_mb": summary["maxmem"] // MiB,
+            "disk_gb": round(summary["maxdisk"] / GiB, 2),
             "usage": {
-                "cpu": round(node["cpu"], 4),
-                "memory_used_mb": node["mem"] // MiB,
-                "disk_used_gb": round(node["disk"] / GiB, 2),
-                "uptime": node["uptime"],
-                "vms": node["vms"],
-                "vms_running": node["vms_running"],
-                "cores_allocated": node["cores_allocated"],
-                "memory_allocated_mb": node["memory_allocated"] // MiB,
+                "cpu": round(summary["cpu"], 4),
+                "memory_used_mb": summary["mem"] // MiB,
+                "disk_used_gb": round(summary["disk"] / GiB, 2),
+                "uptime": summary["uptime"],
+                "vms": summary["vms"],
+                "vms_running": summary["vms_running"],
+                "cores_allocated": summary["cores_allocated"],
+                "memory_allocated_mb": summary["memory_allocated"] // MiB,
             },
         }
         view.add(HYPERVISORS, name)

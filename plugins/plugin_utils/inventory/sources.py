@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.ironcloud.stack.plugins.module_utils._inventory.cloud import split_owner
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import (
     ENV,
@@ -22,6 +21,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store imp
     default_path,
     open_store,
 )
+from ansible_collections.ironcloud.stack.plugins.plugin_utils.inventory.cloud import split_owner
 
 __all__ = ["ENV", "default_store_url", "read_store", "snapshot"]
 
