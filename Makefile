@@ -61,6 +61,7 @@ $(COLLECTION):
 lint: venv
 	ruff check plugins tests bench
 	ruff format --check plugins tests bench
+	cd $(COLLECTIONS) && mypy --config-file $(ROOT)/mypy.ini -p ansible_collections.ironcloud.stack.plugins
 	rm -rf .ansible  # ansible-lint caches a copy of the collection there; lint this checkout
 	ansible-lint --profile production
 	antsibull-changelog lint
