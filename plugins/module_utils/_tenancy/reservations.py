@@ -106,29 +106,6 @@ def maintenance_nodes(tx: Tx) -> set[str]:
     return {r["node"] for r in tx.all("SELECT node FROM node_flags WHERE maintenance <> 0")}
 
 
-def set_maintenance(store: Store, node: str, on: bool, reason: str = "", now: float = 0.0) -> bool:
-    """Mark a node for maintenance (placement skips it) or clear the mark; True if it changed."""
-
-    def work(tx: Tx) -> bool:
-        tx.lock("placement")
-        have = tx.one("SELECT maintenance FROM node_flags WHERE node = ?", (node,))
-        if have is not None and bool(have["maintenance"]) == on:
-            return False
-        if have is None:
-            tx.execute(
-                "INSERT INTO node_flags (node, maintenance, reason, updated) VALUES (?, ?, ?, ?)",
-                (node, int(on), reason, now),
-            )
-        else:
-            tx.execute(
-                "UPDATE node_flags SET maintenance = ?, reason = ?, updated = ? WHERE node = ?",
-                (int(on), reason, now, node),
-            )
-        return True
-
-    return store.run(work)
-
-
 def _ledger(tx: Tx, event: str, row: Mapping[str, Any], vmid: int | None, now: float) -> None:
     tx.execute(
         "INSERT INTO usage_events (at, event, reservation, tenant, project, vmid, cores, memory_mb, disk_gb) "

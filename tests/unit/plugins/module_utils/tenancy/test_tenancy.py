@@ -15,6 +15,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
     QuotaExceeded,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import ensure_network
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.nodes import ensure_node
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reconcile import reconcile
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.tenants import ensure_tenant
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage import report
@@ -312,7 +313,7 @@ def test_placement_refusal_is_clear(store):
     tenant(store)
     with pytest.raises(NoPlacement, match="no node can take 2 cores and 99999 MiB"):
         reserve(store, memory_mb=99999)
-    res.set_maintenance(store, "pve1", True)
+    ensure_node(store, {"name": "pve1", "state": "maintenance"}, False, NOW)
     assert reserve(store, "m")["reservation"]["node"] == "pve2"
 
 
