@@ -23,13 +23,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import lease_in
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import required
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reservations import _ledger
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.scheduler import parse_tags
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 
 MiB = 1024 * 1024
@@ -48,13 +48,7 @@ DRIFT_KINDS = (
 
 def owner_of(tags: Any) -> tuple[str, str] | None:
     """(tenant, project) from a VM's ic-tenant-<t> and ic-project-<p> tags, or None."""
-    tenant = project = None
-    for tag in parse_tags(tags):
-        if tag.startswith("ic-tenant-"):
-            tenant = tag[len("ic-tenant-") :]
-        elif tag.startswith("ic-project-"):
-            project = tag[len("ic-project-") :]
-    return (tenant, project) if tenant and project else None
+    return _naming.owner_of_tags(tags)
 
 
 def cloud_vms(resources: Sequence[Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
