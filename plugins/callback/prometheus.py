@@ -83,10 +83,12 @@ EXAMPLES = r"""
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 
 try:
     from prometheus_client import (
@@ -110,7 +112,6 @@ USAGE_MODULES = ("ironcloud.stack.cloud_usage_info", "ironcloud.stack.cloud_tena
 STATUSES = ("ok", "changed", "failed", "ignored", "skipped", "unreachable")
 # Seconds: a clone of a small template takes seconds, a full clone of a big disk minutes.
 CREATE_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-TENANT_TAG = "ic-tenant-"
 
 
 # ----------------------------------------------------------------------- pure helpers (unit-tested)
@@ -146,17 +147,7 @@ def tenant_of_vm(result: Mapping[str, Any]) -> str:
         tags = config.get("tags") if isinstance(config, Mapping) and config.get("tags") else place.get("tags")
         if tags:
             break
-    if isinstance(tags, str):
-        items: Iterable[Any] = tags.replace(",", ";").replace(" ", ";").split(";")
-    elif isinstance(tags, list):
-        items = tags
-    else:
-        items = []
-    for tag in items:
-        tag = str(tag).strip()
-        if tag.startswith(TENANT_TAG) and len(tag) > len(TENANT_TAG):
-            return tag[len(TENANT_TAG) :]
-    return ""
+    return _naming.tenant_of_tags(tags if isinstance(tags, (str, list)) else None) or ""
 
 
 def _numbers(values: Any) -> dict[str, float]:

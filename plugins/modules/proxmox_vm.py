@@ -252,6 +252,12 @@ vm:
     config:
       description: The VM's config as PVE stores it (ssh keys decoded, the password masked).
       type: dict
+    tags:
+      description: The tags the removed VM had (so a caller can tell whose VM it was, C(ic-tenant-<t>)).
+      returned: when a VM was removed (O(state=absent))
+      type: list
+      elements: str
+      sample: [ic-project-web, ic-tenant-acme]
 pending:
   description: Config keys whose change waits for the next start of the VM.
   returned: always

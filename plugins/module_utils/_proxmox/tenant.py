@@ -15,10 +15,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxClient, ProxmoxError
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$|^[a-z]$")
 USERID_RE = re.compile(r"^[^\s:/@]+@[A-Za-z][A-Za-z0-9.\-_]+$")
 TOKEN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-_]+$")
 COMMENT = "ironcloud tenant %s"
@@ -27,9 +27,8 @@ Acl = tuple[str, str, str, str]  # path, type, ugid, roleid
 
 
 def names(tenant: str, token_name: str) -> dict[str, str]:
-    base = "ic-%s" % tenant
-    user = "%s@pve" % base
-    return {"pool": base, "group": base, "user": user, "token": "%s!%s" % (user, token_name)}
+    n = _naming.tenant_names(tenant, token_name)
+    return {"pool": n["pool"], "group": n["group"], "user": n["user"], "token": n["token_id"]}
 
 
 def wanted_acls(n: Mapping[str, str], role: str, storages: list[str], storage_role: str, token: bool) -> set[Acl]:
@@ -54,11 +53,7 @@ class TenantManager:
 
     def _validate(self) -> dict[str, str]:
         p = self.p
-        if not NAME_RE.match(p["name"] or ""):
-            raise ValidationError(
-                "name: %r is not a tenant name (lower-case letters, digits and '-', starting with a "
-                "letter, at most 30 characters)" % p["name"]
-            )
+        _naming.check_name("name", p["name"])
         if not TOKEN_RE.match(p.get("token_name") or ""):
             raise ValidationError("token_name: %r is not a PVE token name" % p.get("token_name"))
         for user in p.get("users") or []:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import vm as vmspec
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxClient
-
-TENANT_TAG = "ic-tenant-%s"
 
 
 def tag_list(value: Any) -> list[str]:
@@ -33,7 +32,7 @@ def select(
     """The qemu entries matching every filter given (tags: all of them), sorted by vmid, in the returned shape."""
     wanted = set(tag_list(list(tags or [])))
     if tenant:
-        wanted.add((TENANT_TAG % tenant).lower())
+        wanted.add(_naming.tenant_tag(tenant).lower())
     out = []
     for item in resources:
         if item.get("type") != "qemu":

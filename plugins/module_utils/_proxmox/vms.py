@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import vm as vmspec
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxClient, ProxmoxError
@@ -174,7 +175,9 @@ class VmManager:
                 **{"destroy-unreferenced-disks": True},
             )
         self.actions.append("destroyed")
-        return self._result(vmid, node, vm.get("name"), "absent", {}, {})
+        result = self._result(vmid, node, vm.get("name"), "absent", {}, {})
+        result["vm"]["tags"] = sorted(_naming.split_tags(vm.get("tags")))  # whose VM it was
+        return result
 
     # ---------------------------------------------------------------- create
 

@@ -73,7 +73,10 @@ def lease_in(
             )
             have = dict(have, vmid=vmid)
         return {"created": False, "vmid_changed": changed, "lease": have}
-    if quota_row is not None:
+    if quota_row is not None and not acct.reserved_addresses_left(
+        tx, network["tenant"], network["project"], owner, now
+    ):
+        # Without an in-flight reservation holding an address for the owner's VM, the lease is a new address.
         acct.check_quota(tx, quota_row, {"addresses": 1}, now)
     if wanted_int is not None:
         holder = tx.one(

@@ -10,10 +10,13 @@ from typing import Any, TypeVar
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError, ValidationError
 
-# Tenant, project and network names become Proxmox pool ids, VM tags (ic-tenant-<t>) and OVS names:
-# lowercase letter first, then lowercase letters, digits and '-', at most 31 characters, no trailing '-'.
-NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?$")
-NAME_RULE = "a lowercase letter, then up to 30 lowercase letters, digits or '-' (not ending with '-')"
+# Tenant, project and network names: the rule and the names derived from them live in _naming.
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import (  # noqa: F401 (re-exported)
+    NAME_RE,
+    NAME_RULE,
+    check_name,
+)
+
 # An address owner inside a project: the VM name and the NIC, e.g. web1/net0.
 OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]{0,62}$")
 OWNER_RULE = "1 to 63 of a-z 0-9 . _ : / - starting with a letter or digit (for example web1/net0)"
@@ -47,13 +50,6 @@ class NoPlacement(TenancyError):
 
 class StoreError(TenancyError):
     """The state store cannot be opened or used."""
-
-
-def check_name(option: str, value: Any) -> str:
-    """value if it is a valid tenant/project/network name, else ValidationError naming the option."""
-    if not isinstance(value, str) or not NAME_RE.match(value):
-        raise ValidationError("%s: %r is not a valid name: %s" % (option, value, NAME_RULE), option=option)
-    return value
 
 
 def check_owner(option: str, value: Any) -> str:

@@ -11,7 +11,10 @@ Drift, and its repair (in check mode the repairs run in a transaction that is ro
                            (the ledger gets a released and a committed event, so VM-hours stay right)
   moved                    a committed reservation on another node than its VM: the node is corrected
   reservations_without_vm  a committed reservation whose VM is gone: released (ledger event)
-  leases_without_vm        a lease bound to a VMID that no longer exists (or belongs to another project): released
+  leases_without_vm        a lease bound to a VMID that no longer exists (or belongs to another project): released;
+                           and a lease bound to no VMID whose owner <vm>/<nic> names no VM of the project, when no
+                           reservation in flight is held for that VM and the lease is older than LEASE_GRACE (a run
+                           killed between lease and clone); an owner without '/' (not a VM's NIC) is never released
   vms_without_lease        a tagged VM no lease is bound to: its ipconfig0 address is leased to <name>/net0 on the
                            project network that contains it, when free; else it is reported in unrepairable
   unrepairable             what needs a human (unknown tenant or project, an address taken by someone else)
@@ -23,17 +26,20 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import lease_in
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import check_name, required
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reservations import _ledger
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.scheduler import parse_tags
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+# An unbound lease younger than this is left alone: a run may be between its lease and its clone without a
+# reservation in flight (the vm role always holds one; a hand-made lease may not).
+LEASE_GRACE = 600.0
 DRIFT_KINDS = (
     "expired_reservations",
     "vms_without_reservation",
@@ -48,13 +54,7 @@ DRIFT_KINDS = (
 
 def owner_of(tags: Any) -> tuple[str, str] | None:
     """(tenant, project) from a VM's ic-tenant-<t> and ic-project-<p> tags, or None."""
-    tenant = project = None
-    for tag in parse_tags(tags):
-        if tag.startswith("ic-tenant-"):
-            tenant = tag[len("ic-tenant-") :]
-        elif tag.startswith("ic-project-"):
-            project = tag[len("ic-project-") :]
-    return (tenant, project) if tenant and project else None
+    return _naming.owner_of_tags(tags)
 
 
 def cloud_vms(resources: Sequence[Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -230,6 +230,29 @@ def reconcile(
                     "DELETE FROM leases WHERE tenant = ? AND project = ? AND network = ? AND owner = ?",
                     (lease["tenant"], lease["project"], lease["network"], lease["owner"]),
                 )
+        in_flight = {
+            (r["tenant"], r["project"], r["name"])
+            for r in tx.all(
+                "SELECT tenant, project, name FROM reservations WHERE state = 'reserved' AND expires > ?" + scope,
+                [now] + params,
+            )
+        }
+        existing = {(vm["tenant"], vm["project"], vm["name"]) for vm in vms.values() if vm["tenant"]}
+        for lease in tx.all(
+            "SELECT * FROM leases WHERE vmid IS NULL" + scope + " ORDER BY tenant, project, network, owner", params
+        ):
+            if "/" not in lease["owner"] or float(lease["created"]) > now - LEASE_GRACE:
+                continue
+            owner_vm = (lease["tenant"], lease["project"], acct.vm_of_owner(lease["owner"]))
+            if owner_vm in existing or owner_vm in in_flight:
+                continue
+            drift["leases_without_vm"].append(
+                {k: lease[k] for k in ("tenant", "project", "network", "owner", "address", "vmid")}
+            )
+            tx.execute(
+                "DELETE FROM leases WHERE tenant = ? AND project = ? AND network = ? AND owner = ?",
+                (lease["tenant"], lease["project"], lease["network"], lease["owner"]),
+            )
         bound = {int(r["vmid"]) for r in tx.all("SELECT vmid FROM leases WHERE vmid IS NOT NULL")}
         for vmid, config in sorted(configs.items()):
             vm = vms[vmid]

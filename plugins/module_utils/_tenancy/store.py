@@ -166,10 +166,15 @@ def redact(url: str) -> str:
 
 
 def open_store(url: str | None = None, timeout: float = DEFAULT_TIMEOUT, migrate: bool = True) -> Store:
-    """The store of url (None: $IRONCLOUD_STATE_STORE, else the default SQLite file), schema migrated."""
-    url = url or os.environ.get(ENV) or "sqlite://" + default_path()
+    """The store of url (None: $IRONCLOUD_STATE_STORE, else the default SQLite file), schema migrated.
+
+    Only the default file's directory is created when missing: an explicit path (option or environment) in a
+    directory that does not exist is an error, so a typo cannot start a new, empty store that bypasses every quota.
+    """
+    explicit = url or os.environ.get(ENV)
+    url = explicit or "sqlite://" + default_path()
     if url.startswith("sqlite:"):
-        store: Store = SqliteStore(sqlite_path(url), timeout)
+        store: Store = SqliteStore(sqlite_path(url), timeout, create_dir=not explicit)
     elif url.startswith(("postgresql:", "postgres:")):
         store = PostgresStore(url, timeout)
     else:
@@ -317,13 +322,20 @@ class _Rollback(Exception):
 class SqliteStore(Store):
     backend = "sqlite"
 
-    def __init__(self, path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, path: str, timeout: float = DEFAULT_TIMEOUT, create_dir: bool = False) -> None:
         self.path = path
         self.url = "sqlite://" + path
         self.timeout = timeout
         directory = os.path.dirname(path)
+        if not create_dir and not os.path.isdir(directory):
+            raise StoreError(
+                "state_store: the directory %s of the SQLite file does not exist; create it first (only the default "
+                "location, %s, is created when missing)" % (directory, os.path.dirname(default_path())),
+                option="state_store",
+            )
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+            if create_dir:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
             if not os.path.exists(path):
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)

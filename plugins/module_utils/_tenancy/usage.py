@@ -5,6 +5,8 @@
 used      cores, memory_mb, disk_gb, vms: committed reservations (the VMs that exist); networks: project networks;
           addresses: address leases; storage_gb: not tracked here (Ceph pool quotas enforce it), always 0.
 reserved  the same sizes of reservations in flight: state reserved and not expired. Expired ones count nowhere.
+          A reservation's addresses are those its VM has not leased yet: a lease whose owner is <vm>/<nic> consumes
+          an address of the in-flight reservation of the same tenant, project and VM name (so it never counts twice).
 free      quota - used - reserved, or None where the quota is not set (unlimited).
 """
 
@@ -56,6 +58,39 @@ def quota_of(row: Mapping[str, Any]) -> dict[str, int | None]:
     return {key: (None if row.get("q_" + key) is None else int(row["q_" + key])) for key in QUOTA_KEYS}
 
 
+def vm_of_owner(owner: str) -> str:
+    """The VM an address owner names: web1 for web1/net0 (an owner without '/' is its own name)."""
+    return owner.split("/", 1)[0]
+
+
+def _flight_addresses(
+    tx: Tx, scope: str, params: list[Any], now: float, exclude: str | None
+) -> dict[tuple[str, str], int]:
+    """{(project, vm name): addresses its reservations in flight hold that its leases have not consumed yet}."""
+    where = scope + " AND state = 'reserved' AND expires > ? AND addresses > 0 AND name IS NOT NULL"
+    args = params + [now]
+    if exclude is not None:
+        where += " AND id != ?"
+        args.append(exclude)
+    held: dict[tuple[str, str], int] = {}
+    for r in tx.all("SELECT project, name, addresses FROM reservations WHERE " + where, args):
+        key = (r["project"], r["name"])
+        held[key] = held.get(key, 0) + int(r["addresses"])
+    if not held:
+        return {}
+    leased: dict[tuple[str, str], int] = {}
+    for r in tx.all("SELECT project, owner FROM leases WHERE " + scope, params):
+        key = (r["project"], vm_of_owner(r["owner"]))
+        leased[key] = leased.get(key, 0) + 1
+    return {key: max(0, n - leased.get(key, 0)) for key, n in held.items()}
+
+
+def reserved_addresses_left(tx: Tx, tenant: str, project: str, owner: str, now: float) -> int:
+    """How many addresses the in-flight reservation of the owner's VM still holds for it (0 without one)."""
+    left = _flight_addresses(tx, "tenant = ? AND project = ?", [tenant, project], now, None)
+    return left.get((project, vm_of_owner(owner)), 0)
+
+
 def _sums(tx: Tx, where: str, params: list[Any]) -> dict[str, int]:
     row = (
         tx.one(
@@ -69,12 +104,20 @@ def _sums(tx: Tx, where: str, params: list[Any]) -> dict[str, int]:
     return {k: int(v or 0) for k, v in row.items()}
 
 
-def counts(tx: Tx, tenant: str, now: float, project: str | None = None) -> dict[str, dict[str, int]]:
-    """{'used': {...}, 'reserved': {...}} for the tenant, or one of its projects."""
+def counts(
+    tx: Tx, tenant: str, now: float, project: str | None = None, exclude_reservation: str | None = None
+) -> dict[str, dict[str, int]]:
+    """{'used': {...}, 'reserved': {...}} for the tenant, or one of its projects (without one reservation)."""
     scope = "tenant = ?" + (" AND project = ?" if project is not None else "")
     params: list[Any] = [tenant] + ([project] if project is not None else [])
     committed = _sums(tx, scope + " AND state = 'committed'", params)
-    flight = _sums(tx, scope + " AND state = 'reserved' AND expires > ?", params + [now])
+    if exclude_reservation is None:
+        flight = _sums(tx, scope + " AND state = 'reserved' AND expires > ?", params + [now])
+    else:
+        flight = _sums(
+            tx, scope + " AND state = 'reserved' AND expires > ? AND id != ?", params + [now, exclude_reservation]
+        )
+    flight["addresses"] = sum(_flight_addresses(tx, scope, params, now, exclude_reservation).values())
     networks = int(tx.value("SELECT COUNT(*) FROM networks WHERE " + scope, params) or 0)
     addresses = int(tx.value("SELECT COUNT(*) FROM leases WHERE " + scope, params) or 0)
     used = {k: committed[k] for k in SIZES}
@@ -98,14 +141,7 @@ def check_quota(
     quota = quota_of(row)
     if all(quota.get(k) is None for k in want):
         return
-    c = counts(tx, row["name"], now)
-    if exclude_reservation is not None:
-        own = tx.one(
-            "SELECT * FROM reservations WHERE id = ? AND state = 'reserved' AND expires > ?", (exclude_reservation, now)
-        )
-        if own:
-            for k in SIZES + ("addresses",):
-                c["reserved"][k] -= int(own[k])
+    c = counts(tx, row["name"], now, exclude_reservation=exclude_reservation)
     for key in QUOTA_KEYS:
         if key not in want or quota[key] is None or not want[key]:
             continue

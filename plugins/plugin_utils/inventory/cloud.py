@@ -24,30 +24,33 @@ Group names keep ``[A-Za-z0-9_]``; any other character becomes ``_`` (PVE tags a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import (
+    project_group,
+    safe_group,
+    tenant_group,
+)
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.nodes import node_summaries
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
-TAG_PREFIX = "ic-"
-TENANT_TAG = "ic-tenant-"
-PROJECT_TAG = "ic-project-"
+TAG_PREFIX = _naming.PREFIX
+TENANT_TAG = _naming.TENANT_TAG
+PROJECT_TAG = _naming.PROJECT_TAG
 GUEST_TYPES = ("qemu", "lxc")
 STATUS_GROUPS = ("running", "stopped")
 HYPERVISORS = "hypervisors"
 # Groups a role tag may not name: the plugin's own and Ansible's.
 RESERVED_GROUPS = frozenset(("all", "ungrouped", HYPERVISORS) + STATUS_GROUPS)
-RESERVED_PREFIXES = ("tenant_", "project_", "node_")
+RESERVED_PREFIXES = (_naming.TENANT_GROUP, _naming.PROJECT_GROUP, "node_")
 
 # What the host variable addresses shows of each lease.
 LEASE_KEYS = ("nic", "address", "prefix_length", "gateway", "network", "owner")
-
-_TAG_SPLIT = re.compile(r"[;,\s]+")
-_GROUP_BAD = re.compile(r"[^A-Za-z0-9_]")
 
 
 @dataclass
@@ -83,31 +86,7 @@ class InventoryView:
 
 def parse_tags(value: Any) -> list[str]:
     """PVE's tags of a guest as a list: ``;`` separates them (older releases also took ``,`` and spaces)."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        items: Iterable[str] = (str(v) for v in value)
-    else:
-        items = _TAG_SPLIT.split(str(value))
-    out: list[str] = []
-    for tag in items:
-        tag = tag.strip()
-        if tag and tag not in out:
-            out.append(tag)
-    return out
-
-
-def safe_group(name: str) -> str:
-    """A valid Ansible group name: characters other than letters, digits and ``_`` become ``_``."""
-    return _GROUP_BAD.sub("_", name)
-
-
-def tenant_group(tenant: str) -> str:
-    return safe_group("tenant_%s" % tenant)
-
-
-def project_group(tenant: str, project: str) -> str:
-    return safe_group("project_%s_%s" % (tenant, project))
+    return _naming.split_tags(value)
 
 
 def node_group(node: str) -> str:
@@ -129,18 +108,12 @@ def role_of(tag: str) -> str | None:
 
 def tenancy_of(tags: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
     """(tenant, project, roles) of a guest's tags; the first tenant and project tag win."""
-    tenant = project = None
     roles: list[str] = []
     for tag in tags:
-        if tag.startswith(TENANT_TAG) and len(tag) > len(TENANT_TAG):
-            tenant = tenant or tag[len(TENANT_TAG) :]
-        elif tag.startswith(PROJECT_TAG) and len(tag) > len(PROJECT_TAG):
-            project = project or tag[len(PROJECT_TAG) :]
-        else:
-            role = role_of(tag)
-            if role and role not in roles:
-                roles.append(role)
-    return tenant, project, roles
+        role = role_of(tag)
+        if role and role not in roles:
+            roles.append(role)
+    return _naming.tenant_of_tags(tags), _naming.project_of_tags(tags), roles
 
 
 def _int(value: Any) -> int:

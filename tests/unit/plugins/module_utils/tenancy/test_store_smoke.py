@@ -1,3 +1,5 @@
+import pytest
+
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import SCHEMA_VERSION, open_store
 
 
@@ -6,3 +8,25 @@ def test_schema_is_current_and_reopen_is_idempotent(store, store_url):
     again = open_store(store_url)
     assert again.schema_version() == SCHEMA_VERSION
     again.close()
+
+
+def test_an_explicit_path_in_a_missing_directory_is_refused(tmp_path, monkeypatch):
+    from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import StoreError
+
+    monkeypatch.delenv("IRONCLOUD_STATE_STORE", raising=False)
+    missing = tmp_path / "typo" / "state.db"
+    with pytest.raises(StoreError, match=r"state_store: the directory .*typo of the SQLite file does not exist"):
+        open_store("sqlite://" + str(missing))
+    monkeypatch.setenv("IRONCLOUD_STATE_STORE", "sqlite://" + str(missing))
+    with pytest.raises(StoreError, match="state_store: the directory"):
+        open_store()
+    assert not (tmp_path / "typo").exists()
+
+
+def test_the_default_location_is_created(tmp_path, monkeypatch):
+    monkeypatch.delenv("IRONCLOUD_STATE_STORE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    store = open_store()
+    assert store.schema_version() == SCHEMA_VERSION
+    store.close()
+    assert (tmp_path / "data" / "ironcloud" / "state.db").is_file()

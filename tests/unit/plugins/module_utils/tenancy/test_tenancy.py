@@ -241,6 +241,46 @@ def test_address_binds_vmid_and_quota(store):
     assert not address(store, "a/net0", state="absent")["changed"]
 
 
+def test_lease_of_a_reserved_vm_consumes_the_reservations_address(store):
+    tenant(store, quota={"addresses": 1})
+    network(store)
+    reserve(store, "r1", name="web1")  # holds one address (the default) for web1
+    assert usage_of(store)["reserved"]["addresses"] == 1
+    lease = address(store, "web1/net0")  # takes the reserved address: not a second one
+    assert lease["changed"] and lease["address"] == "10.100.0.2"
+    u = usage_of(store)
+    assert (u["used"]["addresses"], u["reserved"]["addresses"], u["free"]["addresses"]) == (1, 0, 0)
+    with pytest.raises(QuotaExceeded, match="addresses 2 > 1"):
+        address(store, "web2/net0")  # another VM's lease is a new address
+    with pytest.raises(QuotaExceeded, match="addresses 2 > 1"):
+        reserve(store, "r2", name="web2")
+    assert not reserve(store, "r1", name="web1")["changed"]  # its own address is not counted against it
+    res.ensure_reservation(store, {"id": "r1", "vmid": 150, "state": "committed"}, CLUSTER, False, NOW)
+    u = usage_of(store)
+    assert (u["used"]["addresses"], u["reserved"]["addresses"]) == (1, 0)
+
+
+def test_reconcile_releases_unbound_leases_of_vms_that_never_came(store):
+    tenant(store)
+    network(store)
+    old = NOW - 2 * 3600
+    reserve(store, "killed", name="web9", ttl=60, now=old)  # a run killed between lease and clone
+    address(store, "web9/net0", now=old)
+    reserve(store, "running", name="web8")  # a run in progress: its reservation is in flight
+    address(store, "web8/net0", now=old)
+    address(store, "fresh/net0", now=NOW - 10)  # seconds old: within the grace
+    address(store, "vip-front", now=old)  # not a VM's NIC
+    address(store, "web1/net0", now=old)  # its VM exists
+    resources = lab_cluster(vm(150, "pve2", "web1", tags="ic-tenant-acme;ic-project-web"))
+    checked = reconcile(store, resources, lambda node, vmid: {}, True, NOW)
+    assert [x["owner"] for x in checked["drift"]["leases_without_vm"]] == ["web9/net0"]
+    applied = reconcile(store, resources, lambda node, vmid: {}, False, NOW)
+    assert applied["drift"]["leases_without_vm"] == checked["drift"]["leases_without_vm"]
+    owners = store.run(lambda tx: [r["owner"] for r in tx.all("SELECT owner FROM leases ORDER BY owner")], write=False)
+    assert owners == ["fresh/net0", "vip-front", "web1/net0", "web8/net0"]
+    assert not reconcile(store, resources, lambda node, vmid: {}, False, NOW)["drift"]["leases_without_vm"]
+
+
 # ------------------------------------------------------------------ reservations and quota accounting
 
 

@@ -1,0 +1,200 @@
+# Copyright: ironcloud.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The naming rules of the cloud: the one owner of tenant/project names and of every name derived from them.
+
+Tenant, project and network names: a lowercase letter, then lowercase letters, digits or '-', not ending with '-',
+at most NAME_MAX (31) characters. For tenant t, project p (token name k, default "ironcloud"):
+
+    Proxmox pool, group     ic-<t>                    (pve-poolid, pve-groupid: letters, digits, '-', '_', '.')
+    Proxmox user            ic-<t>@pve                (pve-userid: at most 64 characters, so t <= 57)
+    Proxmox API token       ic-<t>@pve!<k>            (token name: [A-Za-z][A-Za-z0-9._-]+)
+    VM tags                 ic-tenant-<t>, ic-project-<p>   (pve-tag: [a-z0-9_][a-z0-9_+.-]*)
+    Ceph pool, cephx client ic-<t>, client.ic-<t>
+    Proxmox RBD storage     ic-<t>-rbd                (pve-storage-id: [a-z][a-z0-9._-]*[a-z0-9])
+    inventory groups        tenant_<t>, project_<t>_<p>  ('-' becomes '_')
+
+Every derived name stays within those limits for every valid name (the longest, the user id, is 38 characters).
+The tenancy modules (cloud_*), proxmox_tenant, proxmox_vm_info, cloud_reconcile, the inventory plugin, the
+Prometheus callback and the roles (through the ironcloud.stack.cloud_names filter) all use this file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+
+NAME_MAX = 31
+NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,%d}[a-z0-9])?$" % (NAME_MAX - 2))
+NAME_RULE = "a lowercase letter, then up to %d lowercase letters, digits or '-' (not ending with '-')" % (NAME_MAX - 1)
+
+PREFIX = "ic-"
+TENANT_TAG = PREFIX + "tenant-"
+PROJECT_TAG = PREFIX + "project-"
+REALM = "pve"
+DEFAULT_TOKEN_NAME = "ironcloud"
+# A PVE API token name (the part after '!').
+TOKEN_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]+$")
+TENANT_GROUP = "tenant_"
+PROJECT_GROUP = "project_"
+
+_TAG_SPLIT = re.compile(r"[;,\s]+")
+_GROUP_BAD = re.compile(r"[^A-Za-z0-9_]")
+_TOKEN_OWNER = re.compile(r"^%s(.+)@%s!" % (re.escape(PREFIX), re.escape(REALM)))
+
+
+# ------------------------------------------------------------------ validation
+
+
+def is_name(value: Any) -> bool:
+    """Whether value is a valid tenant, project or network name."""
+    return isinstance(value, str) and NAME_RE.match(value) is not None
+
+
+def check_name(option: str, value: Any) -> str:
+    """value if it is a valid tenant/project/network name, else ValidationError naming the option and the rule."""
+    if not is_name(value):
+        raise ValidationError("%s: %r is not a valid name: %s" % (option, value, NAME_RULE), option=option)
+    return str(value)
+
+
+def check_token_name(option: str, value: Any) -> str:
+    if not isinstance(value, str) or not TOKEN_NAME_RE.match(value):
+        raise ValidationError(
+            "%s: %r is not a PVE token name (a letter, then letters, digits, '.', '-' or '_')" % (option, value),
+            option=option,
+        )
+    return value
+
+
+# ------------------------------------------------------------------ derived names
+
+
+def proxmox_pool(tenant: str) -> str:
+    return PREFIX + tenant
+
+
+def proxmox_group(tenant: str) -> str:
+    return PREFIX + tenant
+
+
+def proxmox_user(tenant: str) -> str:
+    return "%s%s@%s" % (PREFIX, tenant, REALM)
+
+
+def token_id(tenant: str, token_name: str = DEFAULT_TOKEN_NAME) -> str:
+    return "%s!%s" % (proxmox_user(tenant), token_name)
+
+
+def tenant_tag(tenant: str) -> str:
+    return TENANT_TAG + tenant
+
+
+def project_tag(project: str) -> str:
+    return PROJECT_TAG + project
+
+
+def ceph_pool(tenant: str) -> str:
+    return PREFIX + tenant
+
+
+def ceph_client(tenant: str) -> str:
+    return "client." + PREFIX + tenant
+
+
+def rbd_storage(tenant: str) -> str:
+    return "%s%s-rbd" % (PREFIX, tenant)
+
+
+def safe_group(name: str) -> str:
+    """A valid Ansible group name: characters other than letters, digits and '_' become '_'."""
+    return _GROUP_BAD.sub("_", name)
+
+
+def tenant_group(tenant: str) -> str:
+    return safe_group(TENANT_GROUP + tenant)
+
+
+def project_group(tenant: str, project: str) -> str:
+    return safe_group("%s%s_%s" % (PROJECT_GROUP, tenant, project))
+
+
+def tenant_names(tenant: str, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str, str]:
+    """Every name derived from a tenant (validated first)."""
+    check_name("tenant", tenant)
+    check_token_name("token_name", token_name)
+    return {
+        "tenant": tenant,
+        "pool": proxmox_pool(tenant),
+        "group": proxmox_group(tenant),
+        "user": proxmox_user(tenant),
+        "token_name": token_name,
+        "token_id": token_id(tenant, token_name),
+        "tenant_tag": tenant_tag(tenant),
+        "ceph_pool": ceph_pool(tenant),
+        "ceph_client": ceph_client(tenant),
+        "rbd_storage": rbd_storage(tenant),
+        "inventory_group": tenant_group(tenant),
+    }
+
+
+def cloud_names(tenant: str, project: str | None = None, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str, Any]:
+    """tenant_names(), plus with a project: project, project_tag, project_group and tags (the VM's two tags)."""
+    out: dict[str, Any] = dict(tenant_names(tenant, token_name))
+    if project is not None:
+        check_name("project", project)
+        out.update(
+            project=project,
+            project_tag=project_tag(project),
+            project_group=project_group(tenant, project),
+            tags=[tenant_tag(tenant), project_tag(project)],
+        )
+    return out
+
+
+# ------------------------------------------------------------------ reading names back
+
+
+def split_tags(value: Any) -> list[str]:
+    """PVE's tags of a guest as a list, in order, without duplicates: ';' separates them (older releases also
+    took ',' and spaces); a list is taken as it is."""
+    if value is None:
+        return []
+    items: Iterable[Any] = value if isinstance(value, (list, tuple)) else _TAG_SPLIT.split(str(value))
+    out: list[str] = []
+    for item in items:
+        tag = str(item).strip()
+        if tag and tag not in out:
+            out.append(tag)
+    return out
+
+
+def _suffix(tags: Any, prefix: str) -> str | None:
+    for tag in split_tags(tags):
+        low = tag.lower()
+        if low.startswith(prefix) and len(low) > len(prefix):
+            return low[len(prefix) :]
+    return None
+
+
+def tenant_of_tags(tags: Any) -> str | None:
+    """The tenant an ic-tenant-<t> tag names (the first one), None without."""
+    return _suffix(tags, TENANT_TAG)
+
+
+def project_of_tags(tags: Any) -> str | None:
+    return _suffix(tags, PROJECT_TAG)
+
+
+def owner_of_tags(tags: Any) -> tuple[str, str] | None:
+    """(tenant, project) from a VM's ic-tenant-<t> and ic-project-<p> tags, None unless both are there."""
+    tenant, project = tenant_of_tags(tags), project_of_tags(tags)
+    return (tenant, project) if tenant and project else None
+
+
+def tenant_of_token(token: Any) -> str | None:
+    """The tenant whose API token this is (ic-<t>@pve!<k>), None for another token or user."""
+    match = _TOKEN_OWNER.match(str(token or ""))
+    return match.group(1) if match and is_name(match.group(1)) else None
