@@ -112,23 +112,21 @@ CPU_MODELS = frozenset(
     )
 )
 
-# $supported_cpu_flags: the only flags a VM's own `cpu` may switch (+flag / -flag).
-VM_CPU_FLAGS = frozenset(
-    (
-        "nested-virt",
-        "md-clear",
-        "pcid",
-        "spec-ctrl",
-        "ssbd",
-        "ibpb",
-        "virt-ssbd",
-        "amd-ssbd",
-        "amd-no-ssb",
-        "pdpe1gb",
-        "hv-tlbflush",
-        "hv-evmcs",
-        "aes",
-    )
+# $supported_cpu_flags, in PVE's order: the only flags a VM's own `cpu` may switch (+flag / -flag).
+VM_CPU_FLAGS = (
+    "nested-virt",
+    "md-clear",
+    "pcid",
+    "spec-ctrl",
+    "ssbd",
+    "ibpb",
+    "virt-ssbd",
+    "amd-ssbd",
+    "amd-no-ssb",
+    "pdpe1gb",
+    "hv-tlbflush",
+    "hv-evmcs",
+    "aes",
 )
 
 # A custom model's name: PVE's section config id (pve-configid).

@@ -352,7 +352,7 @@ def check_cpu(value: Any, option: str = "cpu") -> None:
         if flag[:1] not in "+-" or flag[1:] not in VM_CPU_FLAGS:
             raise ValidationError(
                 "%s: flag %r: a VM's cpu may only switch (+flag or -flag) %s"
-                % (option, flag, ", ".join(sorted(VM_CPU_FLAGS)))
+                % (option, flag, ", ".join(VM_CPU_FLAGS))
             )
     if "reported-model" in props:
         raise ValidationError("%s: reported-model is for custom CPU models, not a VM's cpu" % option)

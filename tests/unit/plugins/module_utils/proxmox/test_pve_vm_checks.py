@@ -34,7 +34,7 @@ def test_cpu_types_pve_knows(cpu):
         ("Skylake", "cpu: 'Skylake' is not a CPU type PVE knows (did you mean Skylake-"),
         ("pentium4", "cpu: 'pentium4' is not a CPU type PVE knows"),
         ("HOST", "cpu: 'HOST' is not a CPU type PVE knows"),
-        ("host,flags=+avx2", "cpu: flag '+avx2': a VM's cpu may only switch (+flag or -flag) aes, amd-no-ssb"),
+        ("host,flags=+avx2", "cpu: flag '+avx2': a VM's cpu may only switch (+flag or -flag) nested-virt, md-clear"),
         ("host,flags=aes", "cpu: flag 'aes': a VM's cpu may only switch"),
         ("custom-", "cpu: 'custom-' is not a custom CPU model name"),
         ("flags=+aes", "cpu: 'flags=+aes' names no CPU type"),
