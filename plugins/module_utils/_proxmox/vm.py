@@ -351,8 +351,7 @@ def check_cpu(value: Any, option: str = "cpu") -> None:
     for flag in [f for f in props.get("flags", "").split(";") if f]:
         if flag[:1] not in "+-" or flag[1:] not in VM_CPU_FLAGS:
             raise ValidationError(
-                "%s: flag %r: a VM's cpu may only switch (+flag or -flag) %s"
-                % (option, flag, ", ".join(VM_CPU_FLAGS))
+                "%s: flag %r: a VM's cpu may only switch (+flag or -flag) %s" % (option, flag, ", ".join(VM_CPU_FLAGS))
             )
     if "reported-model" in props:
         raise ValidationError("%s: reported-model is for custom CPU models, not a VM's cpu" % option)
