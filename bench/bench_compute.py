@@ -123,7 +123,7 @@ def kvm(params: dict[str, Any]) -> dict[str, Any]:
 CLOUD = {
     "ciuser": "debian",
     "ipconfig": [{"ip": "10.0.0.5/24", "gw": "10.0.0.1"}],
-    "sshkeys": ["ssh-ed25519 AAAAC3Nza bench@example.com"],
+    "sshkeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH2/Fwe5sBm5iiqp5PF1Yt1zvTaclhB+gneXKVqwdn9Q bench@example.com"],
 }
 
 
@@ -131,7 +131,7 @@ def scenarios() -> list[dict[str, Any]]:
     kvm_cloud = {
         "ciuser": "debian",
         "ipconfig": {"ipconfig0": "ip=10.0.0.5/24,gw=10.0.0.1"},
-        "sshkeys": "ssh-ed25519 AAAAC3Nza bench@example.com",
+        "sshkeys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH2/Fwe5sBm5iiqp5PF1Yt1zvTaclhB+gneXKVqwdn9Q bench@example.com",
     }
     return [
         {

@@ -10,6 +10,7 @@ status and, on failure, the end of their log.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from typing import Any
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
+from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError, ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import Layer, Requirement
 
 try:
@@ -113,9 +114,24 @@ class ProxmoxClient:
     # ---------------------------------------------------------------- connection
 
     def _verify(self) -> Any:
+        """requests' `verify`: False, True (the system CAs) or ca_path, which must be a readable file or directory.
+
+        requests only looks at the path when it connects, and then fails with an OSError ("Could not find a
+        suitable TLS CA certificate bundle") that is no ProxmoxError: the path is checked here, before any request.
+        """
         if not self.params.get("validate_certs", True):
             return False
-        return self.params.get("ca_path") or True
+        ca_path = self.params.get("ca_path")
+        if not ca_path:
+            return True
+        if not os.path.exists(ca_path):
+            raise ValidationError(
+                "ca_path: %s does not exist (give the PEM file of the CA that signed the API's certificate, "
+                "or leave ca_path unset to use the system CAs)" % ca_path
+            )
+        if not os.access(ca_path, os.R_OK):
+            raise ValidationError("ca_path: %s is not readable by this user" % ca_path)
+        return ca_path
 
     def _connect(self) -> Any:
         p = self.params

@@ -4,9 +4,16 @@
 
 Names for tenant <t>: pool `ic-<t>`, group `ic-<t>`, user `ic-<t>@pve`, token `ic-<t>@pve!<token_name>`
 (privilege-separated). The group and the token get `role` on /pool/ic-<t> (a privsep token holds the
-intersection of its user's privileges and its own, so both need the entry), and `storage_role` on
-/storage/<s> for each of `storages` (to allocate disks there). Reads: GET /pools, /access/groups, /access/users,
-/access/acl, /access/roles and the user's tokens; a rerun with nothing to do makes only these.
+intersection of its user's privileges and its own, so both need the entry), `storage_role` on
+/storage/<s> for each of `storages` (to allocate disks there), and PVETemplateUser (VM.Clone and VM.Audit, nothing
+else) on each of `templates`: a pool of templates (/pool/<p>) or a template's VMID (/vms/<id>), so the tenant's
+token can clone the shared templates into its pool but not start, change or destroy them.
+
+Every storage and template named must exist before anything changes (a typo would otherwise give ACLs on
+nothing). The default of `templates` is the shared pool TEMPLATES_POOL, created empty when missing.
+
+Reads: GET /pools, /access/groups, /access/users, /access/acl, /access/roles, the user's tokens, /storage (with
+`storages`) and /cluster/resources?type=vm (with a template VMID); a rerun with nothing to do makes only these.
 """
 
 from __future__ import annotations
@@ -22,6 +29,12 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client im
 USERID_RE = re.compile(r"^[^\s:/@]+@[A-Za-z][A-Za-z0-9.\-_]+$")
 TOKEN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-_]+$")
 COMMENT = "ironcloud tenant %s"
+# The shared pool of the templates every tenant may clone (the default of `templates`). Not `ic-<name>`: that is
+# a tenant's pool, and a tenant named `templates` must not own the shared templates.
+TEMPLATES_POOL = "ironcloud-templates"
+TEMPLATES_COMMENT = "ironcloud templates: every tenant may clone these (PVETemplateUser)"
+# PVE's built-in role with VM.Clone and VM.Audit only.
+TEMPLATE_ROLE = "PVETemplateUser"
 
 Acl = tuple[str, str, str, str]  # path, type, ugid, roleid
 
@@ -31,14 +44,28 @@ def names(tenant: str, token_name: str) -> dict[str, str]:
     return {"pool": n["pool"], "group": n["group"], "user": n["user"], "token": n["token_id"]}
 
 
-def wanted_acls(n: Mapping[str, str], role: str, storages: list[str], storage_role: str, token: bool) -> set[Acl]:
+def wanted_acls(
+    n: Mapping[str, str],
+    role: str,
+    storages: list[str],
+    storage_role: str,
+    token: bool,
+    template_paths: list[str] | None = None,
+) -> set[Acl]:
     out: set[Acl] = set()
     holders = [("group", n["group"])] + ([("token", n["token"])] if token else [])
     for kind, ugid in holders:
         out.add(("/pool/%s" % n["pool"], kind, ugid, role))
         for sid in storages:
             out.add(("/storage/%s" % sid, kind, ugid, storage_role))
+        for path in template_paths or []:
+            out.add((path, kind, ugid, TEMPLATE_ROLE))
     return out
+
+
+def template_paths(templates: list[str]) -> list[str]:
+    """The ACL paths of `templates`: /vms/<vmid> for a VMID, /pool/<name> for a pool of templates."""
+    return sorted({"/vms/%s" % t if t.isdigit() else "/pool/%s" % t for t in templates})
 
 
 class TenantManager:
@@ -62,7 +89,56 @@ class TenantManager:
         for sid in p.get("storages") or []:
             if not re.match(r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", sid):
                 raise ValidationError("storages: %r is not a storage id" % sid)
+        for item in self._templates():
+            if not re.match(r"^([1-9][0-9]{2,8}|[A-Za-z][A-Za-z0-9\-_]*)$", item):
+                raise ValidationError("templates: %r is neither a VMID nor a pool name" % item)
+            if item == names(p["name"], "x")["pool"]:
+                raise ValidationError("templates: %r is the tenant's own pool" % item)
         return names(p["name"], p.get("token_name") or "ironcloud")
+
+    def _templates(self) -> list[str]:
+        """`templates` as strings; not given (None) is the shared pool TEMPLATES_POOL."""
+        given = self.p.get("templates")
+        if given is None:
+            return [TEMPLATES_POOL]
+        return sorted({str(t).strip() for t in given})
+
+    def _check_storages(self, storages: list[str]) -> None:
+        """Every storage of `storages` exists in the cluster's storage config (GET /storage)."""
+        if not storages:
+            return
+        known = {s["storage"] for s in self.api.get("storage") or []}
+        missing = [sid for sid in storages if sid not in known]
+        if missing:
+            raise ValidationError(
+                "storages: %s %s not exist (storages of the cluster: %s)"
+                % (", ".join(missing), "does" if len(missing) == 1 else "do", ", ".join(sorted(known)) or "none")
+            )
+
+    def _check_templates(self, templates: list[str], pools: set[str]) -> list[str]:
+        """Check `templates` (VMIDs are templates, pools exist); the pools to create (the default pool only)."""
+        create: list[str] = []
+        vmids = [t for t in templates if t.isdigit()]
+        if vmids:
+            vms = {str(r["vmid"]): r for r in self.api.resources("vm") if r.get("type") == "qemu"}
+            for vmid in vmids:
+                if vmid not in vms:
+                    raise ValidationError("templates: there is no VM %s in the cluster" % vmid)
+                if not vms[vmid].get("template"):
+                    raise ValidationError(
+                        "templates: VM %s (%s) is not a template; tenants may clone templates only"
+                        % (vmid, vms[vmid].get("name"))
+                    )
+        for pool in (t for t in templates if not t.isdigit()):
+            if pool in pools:
+                continue
+            if self.p.get("templates") is None and pool == TEMPLATES_POOL:
+                create.append(pool)
+                continue
+            raise ValidationError(
+                "templates: pool %s does not exist (pools: %s)" % (pool, ", ".join(sorted(pools)) or "none")
+            )
+        return create
 
     def _change(self, field: str, before: Any, after: Any) -> None:
         self.changed = True
@@ -96,12 +172,19 @@ class TenantManager:
         storages = sorted(set(p.get("storages") or []))
         want_token = bool(p.get("token", True))
         roles = {r["roleid"] for r in self.api.get("access/roles") or []}
-        for option, value in (("role", role), ("storage_role", storage_role)):
+        templates = self._templates()
+        needed = [("role", role), ("storage_role", storage_role)]
+        if templates:
+            needed.append(("templates", TEMPLATE_ROLE))
+        for option, value in needed:
             if value not in roles:
                 raise ValidationError(
                     "%s: %r is not a role of the cluster (roles: %s)" % (option, value, ", ".join(sorted(roles)))
                 )
         pools = {x["poolid"] for x in self.api.get("pools") or []}
+        # Everything named must exist before the first change.
+        self._check_storages(storages)
+        create_pools = self._check_templates(templates, pools)
         groups = {g["groupid"] for g in self.api.get("access/groups") or []}
         users = {u["userid"]: set(_split(u.get("groups"))) for u in self.api.get("access/users") or []}
         tokens: set[str] = set()
@@ -116,6 +199,10 @@ class TenantManager:
             self._change("pool", None, n["pool"])
             if not self.check:
                 self.api.post("pools", poolid=n["pool"], comment=comment)
+        for pool in create_pools:
+            self._change("templates pool", None, pool)
+            if not self.check:
+                self.api.post("pools", poolid=pool, comment=TEMPLATES_COMMENT)
         if n["group"] not in groups:
             self._change("group", None, n["group"])
             if not self.check:
@@ -147,7 +234,7 @@ class TenantManager:
             self._change("token", n["token"], None)
             if not self.check:
                 self.api.delete("access/users/%s/token/%s" % (n["user"], token_name))
-        want = wanted_acls(n, role, storages, storage_role, want_token)
+        want = wanted_acls(n, role, storages, storage_role, want_token, template_paths(templates))
         mine = {a for a in acl if a[2] in (n["group"], n["token"])}
         for path, kind, ugid, roleid in sorted(want - mine):
             self.after.setdefault("acl", []).append("%s %s %s %s" % (path, kind, ugid, roleid))

@@ -13,13 +13,21 @@ Every value is compared as normalise(key, value), a string in the form PVE store
 
 from __future__ import annotations
 
+import difflib
 import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.cpu_models import (
+    CPU_MODELS,
+    CUSTOM_MODEL_PREFIX,
+    CUSTOM_NAME_RE,
+    VM_CPU_FLAGS,
+)
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.qemu_schema import INDEXED, PROPERTIES
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.sshkeys import check_sshkeys
 
 SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])?(?:i?B)?\s*$", re.IGNORECASE)
@@ -324,6 +332,31 @@ def _check_propstring(key: str, text: str, spec: Mapping[str, Any], option: str)
             )
 
 
+def check_cpu(value: Any, option: str = "cpu") -> None:
+    """Raise ValidationError unless PVE takes value as a VM's cpu (qemu-server validate_vm_cpu_conf): a type of
+    CPU_MODELS or custom-<name>, flags among VM_CPU_FLAGS, no reported-model."""
+    first, props = split_props(value)
+    cputype = props.get("cputype", first)
+    if not cputype:
+        raise ValidationError("%s: %r names no CPU type (e.g. x86-64-v2-AES or host)" % (option, value))
+    if cputype.startswith(CUSTOM_MODEL_PREFIX):
+        if not re.fullmatch(CUSTOM_NAME_RE, cputype[len(CUSTOM_MODEL_PREFIX) :]):
+            raise ValidationError("%s: %r is not a custom CPU model name (custom-<name>)" % (option, cputype))
+    elif cputype not in CPU_MODELS:
+        close = difflib.get_close_matches(cputype, sorted(CPU_MODELS), n=3, cutoff=0.6)
+        raise ValidationError(
+            "%s: %r is not a CPU type PVE knows%s; the types are listed in docs/compute.md, a custom model is "
+            "custom-<name>" % (option, cputype, " (did you mean %s?)" % ", ".join(close) if close else "")
+        )
+    for flag in [f for f in props.get("flags", "").split(";") if f]:
+        if flag[:1] not in "+-" or flag[1:] not in VM_CPU_FLAGS:
+            raise ValidationError(
+                "%s: flag %r: a VM's cpu may only switch (+flag or -flag) %s" % (option, flag, ", ".join(VM_CPU_FLAGS))
+            )
+    if "reported-model" in props:
+        raise ValidationError("%s: reported-model is for custom CPU models, not a VM's cpu" % option)
+
+
 # ------------------------------------------------------------------ spec
 
 
@@ -426,6 +459,8 @@ def wanted_config(params: Mapping[str, Any]) -> dict[str, str]:
     for option, key in simple.items():
         if params.get(option) is not None:
             check_config_value(key, params[option], option)
+            if key == "cpu":
+                check_cpu(params[option], option)
             want[key] = normalise(key, params[option]) or ""
     if params.get("onboot") is not None:
         want["onboot"] = "1" if params["onboot"] else "0"
@@ -444,7 +479,11 @@ def wanted_config(params: Mapping[str, Any]) -> dict[str, str]:
         want["tags"] = tags
     if params.get("sshkeys") is not None:
         keys = params["sshkeys"]
-        want["sshkeys"] = decode_sshkeys("\n".join(keys) if isinstance(keys, list) else keys)
+        items = keys if isinstance(keys, list) else [keys]
+        for n, item in enumerate(items):
+            # PVE runs ssh-keygen on each line and refuses the whole request for one bad line.
+            check_sshkeys(urllib.parse.unquote(str(item)), "sshkeys[%d]" % n if isinstance(keys, list) else "sshkeys")
+        want["sshkeys"] = decode_sshkeys("\n".join(items))
     for n, item in enumerate(params.get("nets") or []):
         want["net%d" % n] = net_value(item, n)
     for n, item in enumerate(params.get("ipconfig") or []):

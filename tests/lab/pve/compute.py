@@ -10,7 +10,8 @@ cloud-init template to clone, and a control method to clear the VMs a test left 
 - PUT/POST .../config allocates new disks given as STORAGE:SIZE (and STORAGE:cloudinit), as PVE does, and
   applies disk and NIC changes to a running VM at once: PVE's default `hotplug` is network,disk,usb.
 - seed_compute(): a shared NFS storage `vmstore` and the template 9000 `debian-12-cloud` (scsi0 on vmstore, a
-  cloud-init drive on ide2), so clones may use `target`.
+  cloud-init drive on ide2), so clones may use `target`, in the shared pool `ironcloud-templates` on which
+  proxmox_tenant gives every tenant PVETemplateUser (clone, audit).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from fakepve.routing import die, param_error
 GiB = 1024**3
 TEMPLATE_VMID = 9000
 TEMPLATE_NAME = "debian-12-cloud"
+# The shared pool of templates (proxmox_tenant's default `templates`): tenants get PVETemplateUser on it.
+TEMPLATES_POOL = "ironcloud-templates"
 SIZE_RE = re.compile(r"^(\+)?(\d+(?:\.\d+)?)([KMGT])?$")
 
 
@@ -190,7 +193,9 @@ class ComputeMixin:
                 }
             )
             self.vms.append(vm)
-        return {"storage": "vmstore", "template": TEMPLATE_VMID}
+            self._pool_join(TEMPLATES_POOL, TEMPLATE_VMID)
+            self.pool_info[TEMPLATES_POOL]["comment"] = "ironcloud templates: every tenant may clone these"
+        return {"storage": "vmstore", "template": TEMPLATE_VMID, "pool": TEMPLATES_POOL}
 
     def remove_vms(self, prefix: str) -> list[int]:
         """Forget the VMs (not templates) whose name starts with prefix, and their volumes: a test's clean slate."""

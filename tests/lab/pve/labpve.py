@@ -15,10 +15,21 @@ from compute import ComputeMixin
 from control import ControlMixin
 from fakepve import FakePve
 from guests import GuestsMixin
+from qemu_checks import QemuChecksMixin
 from recorder import RecorderMixin
 
 
-class LabPve(RecorderMixin, CapacityMixin, ComputeMixin, AccessMixin, ControlMixin, BulkMixin, GuestsMixin, FakePve):
+class LabPve(
+    RecorderMixin,
+    CapacityMixin,
+    QemuChecksMixin,
+    ComputeMixin,
+    AccessMixin,
+    ControlMixin,
+    BulkMixin,
+    GuestsMixin,
+    FakePve,
+):
     def __init__(self, config: dict[str, Any], password: str, host: str, port: int) -> None:
         super().__init__(user=config.get("user", "root@pam"), password=password, host=host, port=port)
         self.cluster_name = config.get("cluster_name", "ironlab")

@@ -83,3 +83,30 @@ def test_request_takes_parameters_named_like_arguments():
     api.on("PUT", "access/acl", None)
     client(api).request("put", "access/acl", {"path": "/pool/ic-a", "roles": "PVEVMAdmin", "propagate": True})
     assert api.calls == [("PUT", "access/acl", {"path": "/pool/ic-a", "roles": "PVEVMAdmin", "propagate": 1})]
+
+
+def _no_login(*args, **kwargs):
+    # What requests raises when verify names a missing file, at the first request (the login).
+    raise OSError("Could not find a suitable TLS CA certificate bundle, invalid path: %s" % kwargs.get("verify_ssl"))
+
+
+CREDENTIALS = {"api_host": "pve.example.com", "api_token_id": "ci@pve!t", "api_token_secret": "s"}
+
+
+def test_missing_ca_path_is_an_error_naming_it_before_any_request(monkeypatch, tmp_path):
+    monkeypatch.setattr(pve, "ProxmoxAPI", _no_login)
+    missing = str(tmp_path / "nope" / "ca.pem")
+    with pytest.raises(pve.ValidationError) as caught:
+        pve.ProxmoxClient(dict(CREDENTIALS, ca_path=missing))
+    assert caught.value.message.startswith("ca_path: %s does not exist" % missing)
+
+
+def test_existing_ca_path_or_no_verification_is_passed_on(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(pve, "ProxmoxAPI", lambda host, **kwargs: seen.append(kwargs["verify_ssl"]) or object())
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    pve.ProxmoxClient(dict(CREDENTIALS, ca_path=str(ca)))
+    pve.ProxmoxClient(dict(CREDENTIALS, ca_path=str(tmp_path / "missing.pem"), validate_certs=False))
+    pve.ProxmoxClient(dict(CREDENTIALS))
+    assert seen == [str(ca), False, True]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
+import ssh_keys
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import vm
@@ -78,8 +81,10 @@ def test_net_needs_bridge_and_known_keys():
 
 
 def test_sshkeys_compare_decoded_and_are_sent_encoded():
-    keys = "ssh-ed25519 AAAA admin@example.com\nssh-rsa BBBB ops+x@example.com"
-    stored = "ssh-ed25519%20AAAA%20admin%40example.com%0Assh-rsa%20BBBB%20ops%2Bx%40example.com"
+    keys = "%s\n%s" % (ssh_keys.ED25519, ssh_keys.RSA)
+    stored = urllib.parse.quote(keys, safe="")
+    assert stored.startswith("ssh-ed25519%20AAAA") and "%20admin%40example.com%0Assh-rsa%20" in stored
+    assert stored.endswith("%20ops%2Bx%40example.com")
     want = vm.wanted_config({"sshkeys": keys.split("\n")})
     assert want == {"sshkeys": keys}
     assert vm.config_changes({"sshkeys": stored}, want) == {}

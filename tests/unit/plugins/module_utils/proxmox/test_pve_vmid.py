@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import urllib.parse
 
 import pytest
+import ssh_keys
 from pve_stub import StubApi, client, stopped, upid
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
@@ -149,7 +151,7 @@ def test_noop_rerun_costs_two_requests():
             {"key": "cores", "value": 2},
             {"key": "memory", "value": "current=2048"},
             {"key": "net0", "value": "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=5"},
-            {"key": "sshkeys", "value": "ssh-ed25519%20AAAA%20a%40b"},
+            {"key": "sshkeys", "value": urllib.parse.quote(ssh_keys.ED25519, safe="")},
             {"key": "tags", "value": "b;a"},
         ],
     )
@@ -158,7 +160,7 @@ def test_noop_rerun_costs_two_requests():
         "cores": 2,
         "memory": 2048,
         "nets": [{"bridge": "vmbr0", "tag": 5}],
-        "sshkeys": "ssh-ed25519 AAAA a@b",
+        "sshkeys": ssh_keys.ED25519,
         "tags": ["a", "b"],
         "state": "started",
     }
