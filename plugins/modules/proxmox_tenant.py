@@ -53,6 +53,16 @@ options:
     type: list
     elements: str
     default: []
+  templates:
+    description:
+      - The templates the tenant may clone into its pool, and nothing more: its group and token get the role
+        C(PVETemplateUser) (C(VM.Clone), C(VM.Audit)) on each entry.
+      - Each entry is a template's VMID (the ACL path C(/vms/<vmid>)) or a pool of templates (C(/pool/<name>)).
+      - Not given, the shared pool C(ironcloud-templates), created empty when missing; put the cloud's images there.
+        V([]) gives no template rights.
+      - Refused before any change: a VMID that is not a template, a pool that does not exist, the tenant's own pool.
+    type: list
+    elements: str
   storage_role:
     description: The role the tenant gets on each of O(storages).
     type: str
@@ -156,6 +166,7 @@ def main() -> None:
             users=dict(type="list", elements="str", default=[]),
             role=dict(type="str", default="PVEVMAdmin"),
             storages=dict(type="list", elements="str", default=[]),
+            templates=dict(type="list", elements="str"),
             storage_role=dict(type="str", default="PVEDatastoreUser"),
             token=dict(type="bool", default=True, no_log=False),
             token_name=dict(type="str", default="ironcloud", no_log=False),

@@ -197,7 +197,7 @@ EXAMPLES = r"""
         tag: 101
     ciuser: debian
     sshkeys:
-      - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0 admin@example.com"
+      - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEd6oIzAn0MDzBaUsfuN0T5sAJ/1zHj+sftgnMYYq8dW admin@example.com"
     ipconfig:
       - ip: 10.20.0.5/24
         gw: 10.20.0.1

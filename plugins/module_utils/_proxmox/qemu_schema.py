@@ -12,7 +12,9 @@ Indexed properties are listed as net[n] and so on; INDEXED gives each prefix's h
 
 from __future__ import annotations
 
-PROPERTIES = {
+from typing import Any
+
+PROPERTIES: dict[str, dict[str, Any]] = {
     "acpi": {"t": "b"},
     "affinity": {"format": "pve-cpuset", "t": "s"},
     "agent": {
@@ -507,7 +509,7 @@ PROPERTIES = {
     "watchdog": {"format": "pve-qm-watchdog", "t": "s"},
 }
 
-INDEXED = {
+INDEXED: dict[str, int] = {
     "hostpci": 15,
     "ide": 3,
     "ipconfig": 31,

@@ -27,7 +27,6 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._errors import Val
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxClient, ProxmoxError
 
 USERID_RE = re.compile(r"^[^\s:/@]+@[A-Za-z][A-Za-z0-9.\-_]+$")
-TOKEN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-_]+$")
 COMMENT = "ironcloud tenant %s"
 # The shared pool of the templates every tenant may clone (the default of `templates`). Not `ic-<name>`: that is
 # a tenant's pool, and a tenant named `templates` must not own the shared templates.
@@ -81,8 +80,7 @@ class TenantManager:
     def _validate(self) -> dict[str, str]:
         p = self.p
         _naming.check_name("name", p["name"])
-        if not TOKEN_RE.match(p.get("token_name") or ""):
-            raise ValidationError("token_name: %r is not a PVE token name" % p.get("token_name"))
+        n = names(p["name"], p.get("token_name") or "ironcloud")
         for user in p.get("users") or []:
             if not USERID_RE.match(user):
                 raise ValidationError("users: %r is not a PVE user id (name@realm)" % user)
@@ -92,9 +90,9 @@ class TenantManager:
         for item in self._templates():
             if not re.match(r"^([1-9][0-9]{2,8}|[A-Za-z][A-Za-z0-9\-_]*)$", item):
                 raise ValidationError("templates: %r is neither a VMID nor a pool name" % item)
-            if item == names(p["name"], "x")["pool"]:
+            if item == n["pool"]:
                 raise ValidationError("templates: %r is the tenant's own pool" % item)
-        return names(p["name"], p.get("token_name") or "ironcloud")
+        return n
 
     def _templates(self) -> list[str]:
         """`templates` as strings; not given (None) is the shared pool TEMPLATES_POOL."""

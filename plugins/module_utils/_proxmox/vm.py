@@ -63,7 +63,7 @@ READ_ONLY_KEYS = frozenset(
 MASK = "**********"
 # Property strings the schema names by a format instead of spelling out: their keys, in the order PVE's tools
 # write them (a bare first value stands for the first key when it is the default key).
-NAMED_FORMATS = {
+NAMED_FORMATS: dict[str, dict[str, Any]] = {
     "pve-qm-ipconfig": {"keys": ("ip", "gw", "ip6", "gw6"), "default": None},
     "pve-vm-cpu-conf": {
         "keys": ("cputype", "flags", "guest-phys-bits", "hidden", "hv-vendor-id", "phys-bits", "reported-model"),

@@ -11,7 +11,7 @@ of the task log. Check mode makes the reads only and reports the same changes an
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
@@ -32,7 +32,7 @@ CLOUDINIT_KEYS = ("ciuser", "cipassword", "sshkeys", "nameserver", "searchdomain
 class Cluster:
     """What one GET /cluster/resources says: guests, nodes (online or not), storages (shared or not)."""
 
-    def __init__(self, resources: list[Mapping[str, Any]]) -> None:
+    def __init__(self, resources: Sequence[Mapping[str, Any]]) -> None:
         self.vms = [r for r in resources if r.get("type") == "qemu"]
         self.guests = [r for r in resources if r.get("type") in ("qemu", "lxc")]
         self.nodes = {r["node"]: r.get("status") == "online" for r in resources if r.get("type") == "node"}

@@ -104,6 +104,7 @@ def lease_in(
                 % (*key, network["cidr"], ipam.capacity(network["cidr"])),
                 network=network["name"],
             )
+    assert value is not None  # both branches above end in an address or raise
     text = ipam.to_str(value)
     tx.execute(
         "INSERT INTO leases (tenant, project, network, owner, address, addr_int, vmid, created) "

@@ -114,6 +114,7 @@ def reconcile(
         drift: dict[str, list[dict[str, Any]]] = {k: [] for k in DRIFT_KINDS}
         tx.lock("placement")
         scope, params = ("", []) if tenant is None else (" AND tenant = ?", [tenant])
+        row: dict[str, Any] | None
         for row in tx.all(
             "SELECT * FROM reservations WHERE state = 'reserved' AND expires <= ?" + scope + " ORDER BY id",
             [now] + params,
@@ -221,8 +222,8 @@ def reconcile(
         for lease in tx.all(
             "SELECT * FROM leases WHERE vmid IS NOT NULL" + scope + " ORDER BY tenant, project, network, owner", params
         ):
-            vm = vms.get(int(lease["vmid"]))
-            if vm is None or (vm["tenant"], vm["project"]) != (lease["tenant"], lease["project"]):
+            holder = vms.get(int(lease["vmid"]))
+            if holder is None or (holder["tenant"], holder["project"]) != (lease["tenant"], lease["project"]):
                 drift["leases_without_vm"].append(
                     {k: lease[k] for k in ("tenant", "project", "network", "owner", "address", "vmid")}
                 )

@@ -40,7 +40,7 @@ class Cluster:
     """What placement reads from one /cluster/resources answer."""
 
     def __init__(self, resources: Sequence[Mapping[str, Any]]) -> None:
-        self.nodes = node_summaries([dict(r) for r in resources])
+        self.nodes = node_summaries(resources)
         self.tags = scheduler.node_tags(resources)
         self.taken = time.time()
         self.vmids: set[int] = {

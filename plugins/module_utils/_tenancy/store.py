@@ -260,7 +260,7 @@ class Store:
                         raise _Rollback(result)
                 return result
             except _Rollback as r:
-                return r.result  # type: ignore[no-any-return]
+                return r.result
             except Exception as e:
                 if not self._retryable(e) or attempt >= RETRIES:
                     if self._is_backend_error(e):

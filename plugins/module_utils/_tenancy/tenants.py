@@ -87,7 +87,7 @@ def ensure_tenant(store: Store, params: Mapping[str, Any], check_mode: bool, now
                 "msg": "tenant %s %s" % (name, "would be removed" if check_mode else "removed"),
             }
         created = row is None
-        if created:
+        if row is None:
             values = [quota.get(k) for k in QUOTA_KEYS]
             tx.execute(
                 "INSERT INTO tenants (name, %s, created) VALUES (?, %s, ?)"

@@ -130,7 +130,7 @@ def counts(
 def usage(tx: Tx, row: Mapping[str, Any], now: float) -> dict[str, Any]:
     quota = quota_of(row)
     c = counts(tx, row["name"], now)
-    free = {k: (None if quota[k] is None else quota[k] - c["used"][k] - c["reserved"][k]) for k in QUOTA_KEYS}
+    free = {k: (None if (q := quota[k]) is None else q - c["used"][k] - c["reserved"][k]) for k in QUOTA_KEYS}
     return {"quota": quota, "used": c["used"], "reserved": c["reserved"], "free": free}
 
 
@@ -143,12 +143,13 @@ def check_quota(
         return
     c = counts(tx, row["name"], now, exclude_reservation=exclude_reservation)
     for key in QUOTA_KEYS:
-        if key not in want or quota[key] is None or not want[key]:
+        limit = quota[key]
+        if key not in want or limit is None or not want[key]:
             continue
         total = c["used"][key] + c["reserved"][key] + int(want[key])
-        if total > quota[key]:
+        if total > limit:
             raise QuotaExceeded(
-                "quota exceeded for tenant %s: %s %d > %d" % (row["name"], key, total, quota[key]),
+                "quota exceeded for tenant %s: %s %d > %d" % (row["name"], key, total, limit),
                 tenant=row["name"],
                 resource=key,
                 requested=int(want[key]),

@@ -53,6 +53,8 @@ Indexed properties are listed as net[n] and so on; INDEXED gives each prefix's h
 
 from __future__ import annotations
 
+from typing import Any
+
 '''
 
 
@@ -107,12 +109,17 @@ def build() -> tuple[dict[str, Any], dict[str, int]]:
 
 def generate() -> str:
     table, indexed = build()
-    return HEADER + literal("PROPERTIES", table) + "\n" + literal("INDEXED", indexed)
+    return (
+        HEADER
+        + literal("PROPERTIES", table, "dict[str, dict[str, Any]]")
+        + "\n"
+        + literal("INDEXED", indexed, "dict[str, int]")
+    )
 
 
-def literal(name: str, table: dict[str, Any]) -> str:
+def literal(name: str, table: dict[str, Any], annotation: str) -> str:
     """NAME = {...} with one key per line, each value pretty-printed and indented under its key (pep8-clean)."""
-    lines = ["%s = {" % name]
+    lines = ["%s: %s = {" % (name, annotation)]
     for key in sorted(table):
         prefix = "    %r: " % key
         text = pprint.pformat(table[key], width=118 - len(prefix), sort_dicts=True)

@@ -29,11 +29,12 @@ BOUNDARY = [
 
 def accepted_by_proxmox_tenant(name: str) -> bool:
     api = StubApi()
-    api.on("GET", "access/roles", [{"roleid": "PVEVMAdmin"}, {"roleid": "PVEDatastoreUser"}])
+    roles = ("PVEVMAdmin", "PVEDatastoreUser", "PVETemplateUser")
+    api.on("GET", "access/roles", [{"roleid": role} for role in roles])
     for path in ("pools", "access/groups", "access/users", "access/acl"):
         api.on("GET", path, [])
     try:
-        params = {"name": name, "token": True, "token_name": "ironcloud"}
+        params = {"name": name, "token": True, "token_name": "ironcloud", "templates": []}
         result = TenantManager(client(api), params, check_mode=True).ensure()
     except ValidationError as e:
         assert str(e).startswith("name: %r is not a valid name" % name)
