@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -60,6 +60,17 @@ class Layer(Generic[C]):
     argument_spec: Callable[[], dict[str, Any]]
     connect: Callable[[AnsibleModule], C]
     requirements: Sequence[Requirement] = field(default_factory=tuple)
+
+    def when(self, needed: Callable[[Mapping[str, Any]], bool]) -> Layer[C]:
+        """The layer for a module that talks to it only when needed(params): its libraries are required then only.
+
+        The logic asks for its client only in that case (clients are made on first use).
+        """
+
+        def gated(req: Requirement) -> Requirement:
+            return replace(req, needed=lambda params: needed(params) and req.needed(params))
+
+        return replace(self, requirements=tuple(gated(req) for req in self.requirements))
 
 
 class ModuleContext:

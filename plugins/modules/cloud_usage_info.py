@@ -13,8 +13,12 @@ description:
     free; for each of its projects what it uses and holds, and its networks.
   - Expired reservations count nowhere. Run M(ironcloud.stack.cloud_reconcile) first for figures recomputed from
     Proxmox.
+  - With O(storage_usage=true) it also reads the Ceph cluster (one C(df) over librados with the Ceph connection
+    options) and reports as C(storage_gb) used what each tenant's pool C(ic-<tenant>) stores, rounded up to whole GiB.
+    Ceph's pool quota is what enforces the storage quota; a project's C(storage_gb) stays 0 (a tenant has one pool).
 extends_documentation_fragment:
   - ironcloud.stack.state_store
+  - ironcloud.stack.ceph
   - ironcloud.stack.attributes
   - ironcloud.stack.attributes.info_module
 attributes:
@@ -30,6 +34,12 @@ options:
   project:
     description: Only this project of O(tenant).
     type: str
+  storage_usage:
+    description:
+      - Read what each tenant's Ceph pool stores for C(storage_gb). Needs python3-rados and a Ceph key on the host
+        running the module (the Ceph connection options); without it C(storage_gb) used reads 0.
+    type: bool
+    default: false
 author:
   - ironcloud.stack maintainers (@ironcloud)
 """
@@ -79,6 +89,7 @@ tenants:
       elements: dict
 """
 
+from ansible_collections.ironcloud.stack.plugins.module_utils._ceph.client import CEPH
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage import usage_info
@@ -86,9 +97,17 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage imp
 
 def main() -> None:
     run_module(
-        logic=lambda ctx: usage_info(ctx.client(STATE_STORE), ctx.started, ctx.params["tenant"], ctx.params["project"]),
-        layers=[STATE_STORE],
-        argument_spec=dict(tenant=dict(type="str"), project=dict(type="str")),
+        logic=lambda ctx: usage_info(
+            ctx.client(STATE_STORE),
+            ctx.started,
+            ctx.params["tenant"],
+            ctx.params["project"],
+            ctx.client(CEPH).stored_bytes if ctx.params["storage_usage"] else None,
+        ),
+        layers=[STATE_STORE, CEPH.when(lambda params: params["storage_usage"])],
+        argument_spec=dict(
+            tenant=dict(type="str"), project=dict(type="str"), storage_usage=dict(type="bool", default=False)
+        ),
         required_by={"project": ("tenant",)},
     )
 

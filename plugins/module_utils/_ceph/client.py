@@ -164,6 +164,10 @@ class CephClient:
         out = self.mon("df", detail="detail") or {}
         return {p["name"]: p.get("stats", {}) for p in out.get("pools", [])}
 
+    def stored_bytes(self) -> dict[str, int]:
+        """The bytes each pool stores (before replication), by pool name."""
+        return {name: int(stats.get("stored", 0) or 0) for name, stats in self.df().items()}
+
 
 def connect(module: Any) -> CephClient:
     client = CephClient.from_params(module.params)

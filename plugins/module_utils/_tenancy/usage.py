@@ -3,7 +3,8 @@
 """Quota accounting: what a tenant (or project) uses, has reserved, and has left.
 
 used      cores, memory_mb, disk_gb, vms: committed reservations (the VMs that exist); networks: project networks;
-          addresses: address leases; storage_gb: not tracked here (Ceph pool quotas enforce it), always 0.
+          addresses: address leases; storage_gb: what the tenant's Ceph pool stores, rounded up to whole GiB, when the
+          caller reads the pools (usage_info's stored_bytes; the pool's quota is what Ceph enforces), else 0.
 reserved  the same sizes of reservations in flight: state reserved and not expired. Expired ones count nowhere.
           A reservation's addresses are those its VM has not leased yet: a lease whose owner is <vm>/<nic> consumes
           an address of the in-flight reservation of the same tenant, project and VM name (so it never counts twice).
@@ -13,9 +14,10 @@ free      quota - used - reserved, or None where the quota is not set (unlimited
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible_collections.ironcloud.stack.plugins.module_utils import _naming as naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     QUOTA_KEYS,
     NotFound,
@@ -25,6 +27,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 
 SIZES = ("cores", "memory_mb", "disk_gb", "vms")
+GiB = 1024**3
 
 
 def iso(epoch: float | None) -> str | None:
@@ -188,10 +191,34 @@ def report(tx: Tx, now: float, tenant: str | None = None, project: str | None = 
     return out
 
 
-def usage_info(store: Store, now: float, tenant: str | None, project: str | None) -> dict[str, Any]:
-    """cloud_usage_info: every tenant's (or one tenant's, or one project's) quota, usage, reservations and free."""
+def with_storage(entry: dict[str, Any], stored: Mapping[str, int]) -> dict[str, Any]:
+    """entry (a tenant of report()) with used and free storage_gb from its Ceph pool's stored bytes."""
+    pool = naming.ceph_pool(entry["name"])
+    used_gb = -(-int(stored.get(pool, 0)) // GiB)
+    entry["used"] = dict(entry["used"], storage_gb=used_gb)
+    quota = entry["quota"].get("storage_gb")
+    free = None if quota is None else quota - used_gb - entry["reserved"]["storage_gb"]
+    entry["free"] = dict(entry["free"], storage_gb=free)
+    return entry
+
+
+def usage_info(
+    store: Store,
+    now: float,
+    tenant: str | None,
+    project: str | None,
+    stored_bytes: Callable[[], Mapping[str, int]] | None = None,
+) -> dict[str, Any]:
+    """cloud_usage_info: every tenant's (or one tenant's, or one project's) quota, usage, reservations and free.
+
+    stored_bytes, when given, reads the bytes each Ceph pool stores (once): a tenant's storage_gb is its pool's.
+    """
     if tenant is not None:
         check_name("tenant", tenant)
     if project is not None:
         check_name("project", project)
-    return {"changed": False, "tenants": store.run(lambda tx: report(tx, now, tenant, project), write=False)}
+    tenants = store.run(lambda tx: report(tx, now, tenant, project), write=False)
+    if stored_bytes is not None:
+        stored = stored_bytes()
+        tenants = [with_storage(entry, stored) for entry in tenants]
+    return {"changed": False, "tenants": tenants}

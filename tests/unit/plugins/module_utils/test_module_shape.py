@@ -137,3 +137,11 @@ def test_every_module_uses_run_module_and_builds_no_ansible_module_itself():
             code = f.read()
         assert "run_module(" in code, path
         assert "AnsibleModule(" not in code and "missing_required_lib" not in code, path
+
+
+def test_a_layer_used_only_when_asked_requires_its_libraries_only_then():
+    log: list[str] = []
+    absent = _module.Requirement("rados", False, ImportError("No module named 'rados'"))
+    optional = layer(log, requirements=(absent,)).when(lambda params: params["storage_usage"])
+    assert _module.missing_requirements(optional.requirements, {"storage_usage": False}) == []
+    assert [r.name for r in _module.missing_requirements(optional.requirements, {"storage_usage": True})] == ["rados"]
