@@ -30,3 +30,15 @@ attributes:
   idempotent:
     support: full
 """
+
+    # A module that changes things: check mode, --diff and a second run without change, all fully supported.
+    MUTATING = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""

@@ -42,3 +42,14 @@ notes:
     C(ceph) command line processes.
   - The O(user) needs caps that allow what the module does, for example C(mon 'allow *') to manage pools and keys.
 """
+
+    # A module of the action group ironcloud.stack.ceph (meta/runtime.yml).
+    ACTION_GROUP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/ironcloud.stack.ceph) in C(module_defaults) to set the connection options once.
+    support: full
+    membership:
+      - ironcloud.stack.ceph
+"""

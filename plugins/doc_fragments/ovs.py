@@ -26,3 +26,14 @@ requirements:
 notes:
   - Commands run as argument lists (never through a shell); reads use C(ovs-vsctl --format=json).
 """
+
+    # A module of the action group ironcloud.stack.ovs (meta/runtime.yml).
+    ACTION_GROUP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/ironcloud.stack.ovs) in C(module_defaults) to set the OVS options once.
+    support: full
+    membership:
+      - ironcloud.stack.ovs
+"""

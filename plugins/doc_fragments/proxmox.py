@@ -129,3 +129,14 @@ requirements:
 notes:
   - The option names and environment variables are those of the modules (and of C(community.proxmox)'s modules).
 """
+
+    # A module of the action group ironcloud.stack.proxmox (meta/runtime.yml).
+    ACTION_GROUP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/ironcloud.stack.proxmox) in C(module_defaults) to set the connection options once.
+    support: full
+    membership:
+      - ironcloud.stack.proxmox
+"""

@@ -38,3 +38,14 @@ notes:
   - Proxmox VE stays the truth for VMs; the store only holds what Proxmox cannot (see the collection's
     docs/tenancy.md).
 """
+
+    # A module of the action group ironcloud.stack.cloud (meta/runtime.yml).
+    ACTION_GROUP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/ironcloud.stack.cloud) in C(module_defaults) to set the state store once.
+    support: full
+    membership:
+      - ironcloud.stack.cloud
+"""

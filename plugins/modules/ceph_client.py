@@ -17,18 +17,8 @@ author:
 extends_documentation_fragment:
   - ironcloud.stack.attributes
   - ironcloud.stack.ceph
-attributes:
-  action_group:
-    description: Use C(group/ironcloud.stack.ceph) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ironcloud.stack.ceph
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
+  - ironcloud.stack.attributes.mutating
+  - ironcloud.stack.ceph.action_group
 options:
   name:
     description: The entity, C(<type>.<id>), for example V(client.acme).

@@ -18,12 +18,7 @@ extends_documentation_fragment:
   - ironcloud.stack.attributes
   - ironcloud.stack.attributes.info_module
   - ironcloud.stack.ceph
-attributes:
-  action_group:
-    description: Use C(group/ironcloud.stack.ceph) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ironcloud.stack.ceph
+  - ironcloud.stack.ceph.action_group
 options:
   name:
     description: Only these pools (all pools when not set).

@@ -25,13 +25,8 @@ extends_documentation_fragment:
   - ironcloud.stack.state_store
   - ironcloud.stack.proxmox
   - ironcloud.stack.attributes
+  - ironcloud.stack.attributes.mutating
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
   action_group:
     description: Use C(group/ironcloud.stack.cloud) and C(group/ironcloud.stack.proxmox) in C(module_defaults).
     support: full

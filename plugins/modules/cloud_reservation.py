@@ -25,11 +25,8 @@ extends_documentation_fragment:
   - ironcloud.stack.state_store
   - ironcloud.stack.proxmox
   - ironcloud.stack.attributes
+  - ironcloud.stack.attributes.mutating
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
   idempotent:
     support: partial
     details: Idempotent when O(id) is given.

@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - ironcloud.stack.state_store
   - ironcloud.stack.attributes
   - ironcloud.stack.attributes.info_module
+  - ironcloud.stack.state_store.action_group
 options:
   start:
     description:

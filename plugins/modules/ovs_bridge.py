@@ -19,13 +19,8 @@ author:
 extends_documentation_fragment:
   - ironcloud.stack.attributes
   - ironcloud.stack.ovs
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
+  - ironcloud.stack.attributes.mutating
+  - ironcloud.stack.ovs.action_group
 options:
   name:
     description: The bridge's name (at most 15 characters, it is also a network device).

@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - ironcloud.stack.attributes
   - ironcloud.stack.ovs
+  - ironcloud.stack.ovs.action_group
 attributes:
   check_mode:
     support: full

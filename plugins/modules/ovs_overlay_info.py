@@ -18,6 +18,7 @@ extends_documentation_fragment:
   - ironcloud.stack.attributes
   - ironcloud.stack.attributes.info_module
   - ironcloud.stack.ovs
+  - ironcloud.stack.ovs.action_group
 options:
   integration_bridge:
     description: The integration bridge; it must exist.

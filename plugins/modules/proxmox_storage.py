@@ -17,6 +17,7 @@ description:
 extends_documentation_fragment:
   - ironcloud.stack.proxmox
   - ironcloud.stack.attributes
+  - ironcloud.stack.proxmox.action_group
 attributes:
   check_mode:
     support: full
@@ -25,11 +26,6 @@ attributes:
   idempotent:
     support: full
     details: Not with O(update_keyring=true), which sends the keyring (and reports a change) every run.
-  action_group:
-    description: Use C(group/ironcloud.stack.proxmox) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ironcloud.stack.proxmox
 options:
   name:
     description: The storage id, for example V(ic-vms).

@@ -20,18 +20,8 @@ description:
 extends_documentation_fragment:
   - ironcloud.stack.proxmox
   - ironcloud.stack.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
-  action_group:
-    description: Use C(group/ironcloud.stack.proxmox) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ironcloud.stack.proxmox
+  - ironcloud.stack.attributes.mutating
+  - ironcloud.stack.proxmox.action_group
 options:
   name:
     description: The tenant (lower-case letters, digits and C(-)).
@@ -55,7 +45,7 @@ options:
     default: []
   templates:
     description:
-      - The templates the tenant may clone into its pool, and nothing more: its group and token get the role
+      - The templates the tenant may clone into its pool, and nothing more; its group and token get the role
         C(PVETemplateUser) (C(VM.Clone), C(VM.Audit)) on each entry.
       - Each entry is a template's VMID (the ACL path C(/vms/<vmid>)) or a pool of templates (C(/pool/<name>)).
       - Not given, the shared pool C(ironcloud-templates), created empty when missing; put the cloud's images there.

@@ -21,19 +21,12 @@ description:
 extends_documentation_fragment:
   - ironcloud.stack.proxmox
   - ironcloud.stack.attributes
+  - ironcloud.stack.attributes.mutating
+  - ironcloud.stack.proxmox.action_group
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
   idempotent:
     support: partial
     details: O(state=restarted) restarts the VM on every run.
-  action_group:
-    description: Use C(group/ironcloud.stack.proxmox) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ironcloud.stack.proxmox
 options:
   name:
     description:

@@ -16,12 +16,7 @@ extends_documentation_fragment:
   - ironcloud.stack.proxmox
   - ironcloud.stack.attributes
   - ironcloud.stack.attributes.info_module
-attributes:
-  action_group:
-    description: Use C(group/ironcloud.stack.proxmox) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ironcloud.stack.proxmox
+  - ironcloud.stack.proxmox.action_group
 options:
   name:
     description: Only the VMs of this name.
