@@ -99,6 +99,7 @@ test: deps venv lint sanity units integration molecule
 
 demo: lab-up
 	$(LAB_ENV) ansible-playbook playbooks/site.yml
+	$(LAB_ENV) ansible-playbook tests/lab/playbooks/ping_matrix.yml
 	@echo "The lab cloud as the ironcloud.stack.cloud inventory plugin sees it:"
 	$(LAB_ENV) ansible-inventory -i inventories/lab-cloud/lab.cloud.yml --graph
 

@@ -102,7 +102,7 @@ def run_network(ansible_playbook, limit: str = "lab_hypervisors") -> dict[str, b
     Limited to the containers (lab_hypervisors): other tests may add API-only nodes to the inventory's
     hypervisors group meanwhile.
     """
-    args = ["-e", "network_layer_ping_matrix=false", "--limit", limit]
+    args = ["--limit", limit]
     result = ansible_playbook(NETWORK_PLAYBOOK, *args, extra_vars={"ironcloud_project_networks": project_networks()})
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -257,7 +257,7 @@ def cloud(tmp_path_factory, lab_env, pve_control):
 def pg_cloud(tmp_path_factory, lab_env, pve_control):
     """The same on the lab's PostgreSQL (the shared backend): tenants with names of their own, removed after."""
     if not lab_env.get("IRONCLOUD_PG_URL"):
-        pytest.skip("the lab publishes no IRONCLOUD_PG_URL")
+        pytest.fail("the lab publishes no IRONCLOUD_PG_URL: its postgres layer is down (`make lab-up`)")
     c = make_cloud(str(tmp_path_factory.mktemp("vmflow-pg")), lab_env, pve_control, lab_env["IRONCLOUD_PG_URL"])
     yield c
     remove_cloud(c, pve_control)

@@ -1,6 +1,6 @@
 """Open vSwitch in a network namespace of this machine: a throwaway hypervisor for tests and benchmarks.
 
-Follows ../shared/notes/lab-ovs.md: every namespace is named `ovslab-<name>`, every file lives under one
+Every namespace is named `ovslab-<name>` (tests/lab/README.md, "Pitfalls"), every file lives under one
 temporary directory, ovsdb-server and ovs-vswitchd run inside the namespace with the userspace datapath and
 are stopped by the PIDs of their own pidfiles. Nothing uses the machine's default OVS paths.
 

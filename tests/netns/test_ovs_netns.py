@@ -27,9 +27,15 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.overlay impor
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.vsctl import Ovs
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("ovs-vswitchd"), reason="needs root and Open vSwitch"
-)
+
+@pytest.fixture(autouse=True)
+def root_and_ovs():
+    """These tests need root and Open vSwitch (`make deps` installs it): missing, they fail rather than skip."""
+    if os.geteuid() != 0:
+        pytest.fail("tests/netns needs root (network namespaces)")
+    if not shutil.which("ovs-vswitchd"):
+        pytest.fail("tests/netns needs Open vSwitch: run `make deps`")
+
 
 ADDRESSES = {"a": "192.0.2.1", "b": "192.0.2.2", "c": "192.0.2.3"}
 NETS = [{"vni": 1001, "tag": 11}, {"vni": 1002, "tag": 12}]

@@ -5,7 +5,7 @@
 Nothing here runs a command: everything is unit-tested without Ansible or Open vSwitch. Runs on the
 hypervisor with its system python3, so only the standard library is used (ipaddress, not netaddr).
 
-The br-tun tables (Neutron ML2/OVS style; ../shared/notes/lab-ovs.md, "The three-bridge layout"):
+The br-tun tables (Neutron ML2/OVS style; docs/network.md, "The br-tun tables"):
 
     0   from the patch port -> 2; from a tunnel -> 4; anything else dropped
     2   unicast -> 20; broadcast/multicast -> 22

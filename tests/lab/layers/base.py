@@ -16,8 +16,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 LAB_DIR = os.path.join(ROOT, ".lab")
 CONFIG = os.path.join(ROOT, "tests", "lab", "lab.yml")
 INVENTORY_DIR = os.path.join(ROOT, "inventories", "lab")
-# The PVE API schemas every request is validated against (../shared beside the checkout).
-SHARED = os.environ.get("IRONCLOUD_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 
 
 class Lab:

@@ -2,7 +2,7 @@
 
 Everything lives under .lab/ceph (config, the one keyring, mon/osd/mgr data, pidfiles, logs); the
 mon listens on 127.0.0.1:6791 (msgr v1) and 127.0.0.1:3302 (msgr v2), never the default ports, and
-nothing is read from or written to /etc/ceph. Recipe and pitfalls: ../shared/notes/lab-ceph.md.
+nothing is read from or written to /etc/ceph. Pitfalls: tests/lab/README.md, "Pitfalls".
 
 Three OSDs so pools of size 1 to 3 work (`osd crush chooseleaf type = 0` spreads replicas over OSDs on
 one host); the mgr is there because quota enforcement and pool stats need it. memstore keeps the data

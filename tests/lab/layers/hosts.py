@@ -15,7 +15,7 @@ tests/lab/hosts/Containerfile. The image carries a hash of its inputs as a label
 rebuilds it (from the cached rootfs), an unchanged one is reused as is.
 
 Extra hosts (e.g. `pve4` for "a fourth hypervisor joins") come and go with `add_host` / `remove_host`.
-Recipe and pitfalls: ../shared/notes/lab-hosts.md; tests/lab/README.md.
+Recipe and pitfalls: tests/lab/README.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ As Proxmox plugs a VM NIC into an OVS bridge, starting VM <vmid> on node <node> 
 create with start=1) plugs a stand-in guest into the podman container <node> (tests/lab/layers/
 hosts.py): a network namespace `vm<vmid>`, a veth `tap<vmid>i0` on net0's bridge (br-int) with net0's `tag=`,
 eth0 with net0's MAC, the address and gateway of `ipconfig0` and the MTU of net0's `mtu=` (1450, the lab's
-tenant MTU, when not set), and `tx` checksum offload off (../shared/notes/lab-ovs.md, pitfall 3).
+tenant MTU, when not set), and `tx` checksum offload off (the userspace datapath does not
+complete CHECKSUM_PARTIAL packets: with offload on, TCP between guests breaks while ping works).
 Only NICs on br-int get a guest (guest_bridges). Stop, shutdown and destroy unplug it; a reboot keeps it
 (re-plugged only when its NIC changed); a finished migration moves it to the target node's container. Nothing
 happens for a node without a container. HA-managed VMs change state after their task; call sync_guests then.

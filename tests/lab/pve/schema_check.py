@@ -1,4 +1,4 @@
-"""Check recorded API requests against the PVE 8.4 and 9.1 schemas (../shared/data/pve).
+"""Check recorded API requests against the PVE 8.4 and 9.1 schemas (tests/lab/pve/schemas, xz-compressed).
 
 Each request in .lab/pve/requests.jsonl is resolved to its path template and its parameters are
 validated with fakepve's validator against each schema; a path or method unknown to a schema, or a
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import lzma
 import os
 import sys
 from collections.abc import Iterable
@@ -19,15 +20,23 @@ from fakepve import schema as pve_schema
 VERSIONS = ("8.4", "9.1")
 
 
-def shared_dir() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    return os.environ.get("IRONCLOUD_SHARED", os.path.join(os.path.dirname(root), "shared"))
+SCHEMAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
+
+
+def schema_path(version: str) -> str:
+    """The repository's copy of the PVE API schema of one release (see schemas/README.md)."""
+    return os.path.join(SCHEMAS, "pve-api-schema-%s.json.xz" % version)
+
+
+def document(version: str) -> dict[str, Any]:
+    """The whole schema document of one release: {"meta": {...}, "paths": {...}}."""
+    with lzma.open(schema_path(version), "rt", encoding="utf-8") as f:
+        return json.load(f)
 
 
 @functools.cache
 def load(version: str) -> pve_schema.Schema:
-    with open(os.path.join(shared_dir(), "data", "pve", "pve-api-schema-%s.json" % version), encoding="utf-8") as f:
-        paths = json.load(f)["paths"]
+    paths = document(version)["paths"]
     return pve_schema.Schema({template: spec.get("methods", {}) for template, spec in paths.items()})
 
 
