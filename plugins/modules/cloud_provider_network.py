@@ -10,7 +10,7 @@ short_description: The provider (external) network and its pool of router addres
 version_added: 0.1.0
 description:
   - Declares a provider network in the state store, the datacenter's external network the network node's provider
-    bridge is plugged into: its subnet, its gateway and the range (the pool) out of which routers take their
+    bridge is plugged into - its subnet, its gateway and the range (the pool) out of which routers take their
     external address (M(ironcloud.stack.cloud_router)) and tenants their floating IPs
     (M(ironcloud.stack.cloud_floating_ip)).
   - Changing the range is refused while an address in use would fall outside it; removing the provider network is

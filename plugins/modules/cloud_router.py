@@ -9,7 +9,7 @@ module: cloud_router
 short_description: A project's router in the state store (networks, external address, SNAT)
 version_added: 0.1.0
 description:
-  - Declares the router of a project, as OpenStack Neutron's routers: it attaches networks of its own project
+  - Declares the router of a project, as OpenStack Neutron's routers do. It attaches networks of its own project
     (it holds their gateway address; a network has at most one router), takes an external address from a provider
     network's pool (M(ironcloud.stack.cloud_provider_network)) when O(external=true), and translates its networks'
     traffic to that address (SNAT) when O(snat=true).
