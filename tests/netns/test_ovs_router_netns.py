@@ -4,7 +4,7 @@ One network node (tests/lab/ovsns.py: its own ovsdb-server/ovs-vswitchd in names
 datapath, every file under a temp dir) with br-int and a provider bridge br-ex; stand-in VMs of two tenants with
 the same subnet 10.0.0.0/24 on br-int; a "provider" service namespace on br-ex (203.0.113.1, the provider
 gateway, which has no route to any tenant subnet). Each router is converged with ensure_router exactly as the
-module does, then checked with packets. Needs root, Open vSwitch and nftables; skipped otherwise.
+module does, then checked with packets. Needs root, Open vSwitch and nftables; fails without them.
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._naming import rou
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.router import Host, Tools, ensure_router
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.vsctl import Ovs
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("ovs-vswitchd") or not shutil.which("nft"),
-    reason="needs root, Open vSwitch and nftables",
-)
+@pytest.fixture(autouse=True)
+def root_ovs_and_nft():
+    """These tests need root, Open vSwitch and nftables (`make deps` installs them): missing, they fail, not skip."""
+    if os.geteuid() != 0:
+        pytest.fail("tests/netns needs root (network namespaces)")
+    for binary in ("ovs-vswitchd", "nft"):
+        if not shutil.which(binary):
+            pytest.fail("tests/netns needs %s: run `make deps`" % binary)
+
 
 SERVICE = "203.0.113.1"
 ACME_PORT = router_network_ports("acme", "web", "main", "front")[1]  # its br-int end
