@@ -27,6 +27,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._naming import rou
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.router import Host, Tools, ensure_router
 from ansible_collections.ironcloud.stack.plugins.module_utils._ovs.vsctl import Ovs
 
+
 @pytest.fixture(autouse=True)
 def root_ovs_and_nft():
     """These tests need root, Open vSwitch and nftables (`make deps` installs them): missing, they fail, not skip."""
