@@ -12,6 +12,11 @@ at most NAME_MAX (31) characters. For tenant t, project p (token name k, default
     Ceph pool, cephx client ic-<t>, client.ic-<t>
     Proxmox RBD storage     ic-<t>-rbd                (pve-storage-id: [a-z][a-z0-9._-]*[a-z0-9])
     inventory groups        tenant_<t>, project_<t>_<p>  ('-' becomes '_')
+    router r of the project (network node):
+      network namespace     icr_<t>_<p>_<r>           ('_' is not in names, so the parts cannot be confused)
+      port of network n     qr-<h> in the namespace, ir-<h> on br-int, h = 11 hex of sha1("t/p/r/n")
+      external port         qg-<h> in the namespace, ig-<h> on the provider bridge, h = 11 hex of sha1("t/p/r")
+    DNS name of VM v        <v>.<p>.<t>.<domain>
 
 Every derived name stays within those limits for every valid name (the longest, the user id, is 38 characters).
 The tenancy modules (cloud_*), proxmox_tenant, proxmox_vm_info, cloud_reconcile, the inventory plugin, the
@@ -20,6 +25,7 @@ Prometheus callback and the roles (through the ironcloud.stack.cloud_names filte
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -119,6 +125,33 @@ def tenant_group(tenant: str) -> str:
 
 def project_group(tenant: str, project: str) -> str:
     return safe_group("%s%s_%s" % (PROJECT_GROUP, tenant, project))
+
+
+def router_namespace(tenant: str, project: str, router: str) -> str:
+    """The network namespace of a project's router on the network node."""
+    return "icr_%s_%s_%s" % (tenant, project, router)
+
+
+def _router_hash(*parts: str) -> str:
+    return hashlib.sha1("/".join(parts).encode("utf-8")).hexdigest()[:11]
+
+
+def router_network_ports(tenant: str, project: str, router: str, network: str) -> tuple[str, str]:
+    """(the port in the router's namespace, its peer on br-int) for one attached network; 14 characters each."""
+    h = _router_hash(tenant, project, router, network)
+    return "qr-" + h, "ir-" + h
+
+
+def router_external_ports(tenant: str, project: str, router: str) -> tuple[str, str]:
+    """(the external port in the router's namespace, its peer on the provider bridge)."""
+    h = _router_hash(tenant, project, router)
+    return "qg-" + h, "ig-" + h
+
+
+def vm_dns_name(vm: str, project: str, tenant: str, domain: str) -> str:
+    """The name a project's router serves for a VM: <vm>.<project>.<tenant>.<domain>."""
+    parts = [vm, project, tenant] + ([domain.strip(".")] if domain.strip(".") else [])
+    return ".".join(parts)
 
 
 def tenant_names(tenant: str, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str, str]:

@@ -52,6 +52,11 @@ options:
       storage_gb:
         description: Ceph storage in GiB. Recorded and reported here; the Ceph pool quota enforces it.
         type: int
+      floating_ips:
+        description:
+          - Floating IPs the tenant holds, associated or not (see M(ironcloud.stack.cloud_floating_ip)). A router's
+            external address does not count.
+        type: int
   projects:
     description:
       - The tenant's projects. When given, it is the whole list; a project left out is removed, which is refused
@@ -112,7 +117,7 @@ tenant:
       description: The limits (null where unlimited), keys as in O(quota).
       type: dict
       sample: {"cores": 50, "memory_mb": 102400, "disk_gb": null, "vms": 20, "networks": 4, "addresses": 64,
-               "storage_gb": null}
+               "storage_gb": null, "floating_ips": null}
     usage:
       description: What the tenant uses (its VMs, networks and address leases), keys as in O(quota).
       type: dict

@@ -66,7 +66,7 @@ tenants:
       type: str
     quota:
       description: Its limits (null where unlimited), keys C(cores), C(memory_mb), C(disk_gb), C(vms), C(networks),
-        C(addresses), C(storage_gb).
+        C(addresses), C(storage_gb), C(floating_ips).
       type: dict
     used:
       description: What it uses, same keys.

@@ -25,7 +25,7 @@ RESERVATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 T = TypeVar("T")
 
-QUOTA_KEYS = ("cores", "memory_mb", "disk_gb", "vms", "networks", "addresses", "storage_gb")
+QUOTA_KEYS = ("cores", "memory_mb", "disk_gb", "vms", "networks", "addresses", "storage_gb", "floating_ips")
 
 
 class TenancyError(IroncloudError):

@@ -116,6 +116,15 @@ def ensure_network(store: Store, params: Mapping[str, Any], check_mode: bool, no
         if state == "absent":
             if have is None:
                 return {"changed": False, "network": None, "diff": diff.as_dict(), "msg": label + " absent"}
+            router = tx.value(
+                "SELECT router FROM router_networks WHERE tenant = ? AND project = ? AND network = ?",
+                (tenant, project, name),
+            )
+            if router is not None:
+                raise Conflict(
+                    "%s is attached to router %s: detach it first (cloud_router networks)" % (label, router),
+                    router=router,
+                )
             leases = int(
                 tx.value(
                     "SELECT COUNT(*) FROM leases WHERE tenant = ? AND project = ? AND network = ?",

@@ -131,6 +131,54 @@ MIGRATIONS: list[list[str]] = [
             reason TEXT,
             updated DOUBLE PRECISION NOT NULL)""",
     ],
+    # 2: north-south. Provider networks (the pool of external addresses), project routers and the networks they
+    # attach (a network has at most one router: its gateway address lives there), floating IPs; the tenant quota
+    # key floating_ips.
+    [
+        "ALTER TABLE tenants ADD COLUMN q_floating_ips BIGINT",
+        """CREATE TABLE provider_networks (
+            name TEXT PRIMARY KEY,
+            cidr TEXT NOT NULL,
+            gateway TEXT NOT NULL,
+            first_int BIGINT NOT NULL,
+            last_int BIGINT NOT NULL,
+            created DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE routers (
+            tenant TEXT NOT NULL,
+            project TEXT NOT NULL,
+            name TEXT NOT NULL,
+            external INTEGER NOT NULL,
+            snat INTEGER NOT NULL,
+            provider TEXT REFERENCES provider_networks (name),
+            external_address TEXT,
+            external_int BIGINT,
+            created DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, project, name),
+            UNIQUE (provider, external_int),
+            FOREIGN KEY (tenant, project) REFERENCES projects (tenant, name))""",
+        """CREATE TABLE router_networks (
+            tenant TEXT NOT NULL,
+            project TEXT NOT NULL,
+            router TEXT NOT NULL,
+            network TEXT NOT NULL,
+            PRIMARY KEY (tenant, project, network),
+            FOREIGN KEY (tenant, project, router) REFERENCES routers (tenant, project, name),
+            FOREIGN KEY (tenant, project, network) REFERENCES networks (tenant, project, name))""",
+        """CREATE TABLE floating_ips (
+            provider TEXT NOT NULL REFERENCES provider_networks (name),
+            address TEXT NOT NULL,
+            addr_int BIGINT NOT NULL,
+            tenant TEXT NOT NULL,
+            project TEXT NOT NULL,
+            vm TEXT,
+            network TEXT,
+            fixed_address TEXT,
+            created DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (provider, addr_int),
+            UNIQUE (tenant, project, network, fixed_address),
+            FOREIGN KEY (tenant, project) REFERENCES projects (tenant, name))""",
+        "CREATE INDEX floating_ips_tenant ON floating_ips (tenant, project)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -40,6 +40,12 @@ def owned(tx: Tx, tenant: str, now: float, project: str | None = None) -> list[s
     n = int(tx.value("SELECT COUNT(*) FROM leases WHERE " + scope, params) or 0)
     if n:
         out.append("%d address lease(s)" % n)
+    n = int(tx.value("SELECT COUNT(*) FROM routers WHERE " + scope, params) or 0)
+    if n:
+        out.append("%d router(s)" % n)
+    n = int(tx.value("SELECT COUNT(*) FROM floating_ips WHERE " + scope, params) or 0)
+    if n:
+        out.append("%d floating IP(s)" % n)
     n = int(tx.value("SELECT COUNT(*) FROM reservations WHERE " + scope + " AND state = 'committed'", params) or 0)
     if n:
         out.append("%d VM(s)" % n)

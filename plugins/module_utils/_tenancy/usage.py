@@ -5,6 +5,7 @@
 used      cores, memory_mb, disk_gb, vms: committed reservations (the VMs that exist); networks: project networks;
           addresses: address leases; storage_gb: what the tenant's Ceph pool stores, rounded up to whole GiB, when the
           caller reads the pools (usage_info's stored_bytes; the pool's quota is what Ceph enforces), else 0.
+          floating_ips: floating IPs allocated (associated or not; a router's external address does not count).
 reserved  the same sizes of reservations in flight: state reserved and not expired. Expired ones count nowhere.
           A reservation's addresses are those its VM has not leased yet: a lease whose owner is <vm>/<nic> consumes
           an address of the in-flight reservation of the same tenant, project and VM name (so it never counts twice).
@@ -123,10 +124,11 @@ def counts(
     flight["addresses"] = sum(_flight_addresses(tx, scope, params, now, exclude_reservation).values())
     networks = int(tx.value("SELECT COUNT(*) FROM networks WHERE " + scope, params) or 0)
     addresses = int(tx.value("SELECT COUNT(*) FROM leases WHERE " + scope, params) or 0)
+    floating_ips = int(tx.value("SELECT COUNT(*) FROM floating_ips WHERE " + scope, params) or 0)
     used = {k: committed[k] for k in SIZES}
-    used.update(networks=networks, addresses=addresses, storage_gb=0)
+    used.update(networks=networks, addresses=addresses, storage_gb=0, floating_ips=floating_ips)
     reserved = {k: flight[k] for k in SIZES}
-    reserved.update(networks=0, addresses=flight["addresses"], storage_gb=0)
+    reserved.update(networks=0, addresses=flight["addresses"], storage_gb=0, floating_ips=0)
     return {"used": used, "reserved": reserved}
 
 
