@@ -50,7 +50,7 @@ options:
       - Each entry is a template's VMID (the ACL path C(/vms/<vmid>)) or a pool of templates (C(/pool/<name>)).
       - Not given, the shared pool C(ironcloud-templates), created empty when missing; put the cloud's images there.
         V([]) gives no template rights.
-      - Refused before any change: a VMID that is not a template, a pool that does not exist, the tenant's own pool.
+      - Refused before any change - a VMID that is not a template, a pool that does not exist, the tenant's own pool.
     type: list
     elements: str
   storage_role:

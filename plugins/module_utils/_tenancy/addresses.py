@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     Conflict,
     NotFound,
     check_int,
-    check_name,
     check_owner,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import get_network
@@ -88,23 +88,9 @@ def lease_in(
                 "address: %s is already leased to %s on %s/%s/%s" % (ipam.to_str(wanted_int), holder["owner"], *key),
                 option="address",
             )
-        value: int | None = wanted_int
+        value = wanted_int
     else:
-        highest = tx.value("SELECT MAX(addr_int) FROM leases WHERE tenant = ? AND project = ? AND network = ?", key)
-        value = ipam.next_free(network["cidr"], None if highest is None else int(highest))
-        if value is None:
-            used = [
-                int(r["addr_int"])
-                for r in tx.all("SELECT addr_int FROM leases WHERE tenant = ? AND project = ? AND network = ?", key)
-            ]
-            value = ipam.lowest_free(network["cidr"], used)
-        if value is None:
-            raise Conflict(
-                "network %s/%s/%s (%s) has no free address left (%d leased)"
-                % (*key, network["cidr"], ipam.capacity(network["cidr"])),
-                network=network["name"],
-            )
-    assert value is not None  # both branches above end in an address or raise
+        value = free_address(tx, network, key)
     text = ipam.to_str(value)
     tx.execute(
         "INSERT INTO leases (tenant, project, network, owner, address, addr_int, vmid, created) "
@@ -193,3 +179,22 @@ def ensure_address(store: Store, params: Mapping[str, Any], check_mode: bool, no
         }
 
     return store.run(work, write=True, dry_run=check_mode)
+
+
+def free_address(tx: Tx, network: Mapping[str, Any], key: tuple[str, str, str]) -> int:
+    """The next free address of the network after the highest leased one, else the lowest free one (wrapped)."""
+    highest = tx.value("SELECT MAX(addr_int) FROM leases WHERE tenant = ? AND project = ? AND network = ?", key)
+    value = ipam.next_free(network["cidr"], None if highest is None else int(highest))
+    if value is None:
+        used = [
+            int(r["addr_int"])
+            for r in tx.all("SELECT addr_int FROM leases WHERE tenant = ? AND project = ? AND network = ?", key)
+        ]
+        value = ipam.lowest_free(network["cidr"], used)
+    if value is None:
+        raise Conflict(
+            "network %s/%s/%s (%s) has no free address left (%d leased)"
+            % (*key, network["cidr"], ipam.capacity(network["cidr"])),
+            network=network["name"],
+        )
+    return value

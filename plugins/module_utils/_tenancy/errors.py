@@ -10,13 +10,6 @@ from typing import Any, TypeVar
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError, ValidationError
 
-# Tenant, project and network names: the rule and the names derived from them live in _naming.
-from ansible_collections.ironcloud.stack.plugins.module_utils._naming import (  # noqa: F401 (re-exported)
-    NAME_RE,
-    NAME_RULE,
-    check_name,
-)
-
 # An address owner inside a project: the VM name and the NIC, e.g. web1/net0.
 OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]{0,62}$")
 OWNER_RULE = "1 to 63 of a-z 0-9 . _ : / - starting with a letter or digit (for example web1/net0)"

@@ -17,12 +17,12 @@ from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     Conflict,
     NotFound,
-    check_name,
     check_owner,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.providers import (

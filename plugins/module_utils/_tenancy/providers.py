@@ -16,8 +16,9 @@ from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import Conflict, NotFound, check_name
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import Conflict, NotFound
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 
 with contextlib.suppress(ImportError):  # a missing netaddr is reported by the module through NETADDR

@@ -28,10 +28,11 @@ from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import lease_in
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import check_name, required
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import required
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reservations import _ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 

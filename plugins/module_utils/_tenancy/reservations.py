@@ -18,6 +18,7 @@ from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.nodes import node_summaries
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import scheduler
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
@@ -26,7 +27,6 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
     Conflict,
     NotFound,
     check_int,
-    check_name,
     required,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx

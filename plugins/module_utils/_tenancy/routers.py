@@ -16,9 +16,10 @@ from typing import Any
 from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import Conflict, NotFound, check_name
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import Conflict, NotFound
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.providers import (
     DEFAULT_PROVIDER,
     allocate,

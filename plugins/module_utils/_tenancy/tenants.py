@@ -9,11 +9,11 @@ from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     QUOTA_KEYS,
     Conflict,
-    check_name,
     check_quota,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible_collections.ironcloud.stack.plugins.module_utils import _naming as naming
+from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     QUOTA_KEYS,
     NotFound,
     QuotaExceeded,
-    check_name,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 

@@ -184,7 +184,9 @@ def test_unknown_role_names_the_option():
 
 
 def test_existing_user_joins_the_group_and_extra_users_are_made():
-    api = cluster(**dict(DONE, users=[{"userid": "ic-acme@pve", "groups": ""}, {"userid": "bob@pve", "groups": "x"}]))
+    state = dict(DONE)
+    state["users"] = [{"userid": "ic-acme@pve", "groups": ""}, {"userid": "bob@pve", "groups": "x"}]
+    api = cluster(**state)
     api.on("PUT", "access/users/ic-acme@pve", None)
     api.on("PUT", "access/users/bob@pve", None)
     result = run(api, storages=["vmstore"], users=["bob@pve", "carol@pve"])
