@@ -269,6 +269,7 @@ def _sort_key(line: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         line["correction"],
         line["corrects"] or "",
+        line["project"] == "",
         line["project"],
         line["resource_kind"] != "vm",
         line["vm"] or line["resource_id"],
