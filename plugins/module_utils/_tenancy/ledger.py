@@ -133,13 +133,20 @@ def record(
 def record_vm(tx: Tx, vmid: int, event: str, at: float, **kw: Any) -> dict[str, Any] | None:
     """record() for the VM of a committed reservation, found by its VMID; None when the store has no such VM.
 
-    For proxmox_vm / cloud_vm after a start, stop or resize: record_vm(tx, vmid, "stopped", now).
+    For proxmox_vm / cloud_vm after a start, stop or resize: record_vm(tx, vmid, "stopped", now). A resize also
+    sets the reservation's cores, memory_mb and disk_gb that are given (what the quota counts), so that reconcile
+    sees no drift; checking the quota before growing a VM is the caller's business.
     """
     row = tx.one("SELECT * FROM reservations WHERE vmid = ? AND state = 'committed'", (vmid,))
     if row is None:
         return None
     kw.setdefault("vmid", vmid)
-    return record(tx, "vm", event, row["tenant"], row["id"], at, **kw)
+    written = record(tx, "vm", event, row["tenant"], row["id"], at, **kw)
+    if event == "resized":
+        for key in ("cores", "memory_mb", "disk_gb"):
+            if kw.get(key) is not None:
+                tx.execute("UPDATE reservations SET %s = ? WHERE id = ?" % key, (int(kw[key]), row["id"]))
+    return written
 
 
 def vm_fields(row: Mapping[str, Any], vmid: int | None) -> dict[str, Any]:

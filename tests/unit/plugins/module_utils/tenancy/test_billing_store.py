@@ -168,3 +168,21 @@ def test_migration_gives_existing_tenants_their_first_ledger_rows(tmp_path):
         ("vm", "committed", "old", 5, 1500.0, 1500.0),  # recorded: NULL reads as at
         ("tenant", "created", "bare", 0, 2000.0, 2000.0),
     ]
+
+
+def test_a_recorded_resize_sets_the_reservations_sizes_so_reconcile_sees_no_drift(store):
+    now = t("2026-11-01T00:00:00Z")
+    ensure_tenant(store, {"name": "acme", "projects": ["web"]}, False, now)
+    res.ensure_reservation(
+        store,
+        {"tenant": "acme", "project": "web", "id": "r1", "cores": 2, "memory_mb": 2048, "state": "present"},
+        CLUSTER,
+        False,
+        now,
+    )
+    res.ensure_reservation(store, {"id": "r1", "vmid": 150, "state": "committed"}, CLUSTER, False, now)
+    store.run(lambda tx: ledger.record_vm(tx, 150, "resized", now + 60, cores=4, memory_mb=4096))
+    have = store.run(lambda tx: tx.one("SELECT cores, memory_mb FROM reservations WHERE id = 'r1'"), write=False)
+    assert have == {"cores": 4, "memory_mb": 4096}
+    resources = lab_cluster(vm(150, "pve1", "web1", cores=4, memory_mb=4096, tags="ic-tenant-acme;ic-project-web"))
+    assert reconcile(store, resources, lambda n, v: {}, True, now + 120)["drift"]["usage_mismatch"] == []
