@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 APT_PACKAGES := podman runc conmon netavark aardvark-dns containernetworking-plugins fuse-overlayfs \
 	slirp4netns catatonit uidmap iptables iproute2 iputils-ping debootstrap openvswitch-switch \
 	python3-openvswitch ethtool tcpdump nftables iputils-arping ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd \
-	postgresql uuid-runtime rsync shellcheck
+	postgresql uuid-runtime rsync shellcheck chromium
 
 .PHONY: help deps venv collection lint sanity units integration lab-up lab-down lab-status \
 	bench test demo build clean molecule

@@ -74,6 +74,12 @@ drift:
       description: Committed reservations whose VM is on another node.
       type: list
       elements: dict
+    power_state:
+      description:
+        - Committed VMs whose Proxmox status differed from the last state the usage ledger has for them; a
+          C(started) or C(stopped) event is recorded (invoices charge vCPU and RAM by state).
+      type: list
+      elements: dict
     reservations_without_vm:
       description: Committed reservations whose VM is gone.
       type: list

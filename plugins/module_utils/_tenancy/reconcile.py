@@ -8,8 +8,10 @@ Drift, and its repair (in check mode the repairs run in a transaction that is ro
   vms_without_reservation  a tagged VM no committed reservation accounts for: the in-flight reservation of the
                            same tenant, project and VM name is committed to it, else one is adopted (id vm-<vmid>)
   usage_mismatch           a committed reservation whose cores or memory differ from the VM's: corrected
-                           (the ledger gets a released and a committed event, so VM-hours stay right)
+                           (the ledger gets a resized event, so VM-hours and invoices stay right)
   moved                    a committed reservation on another node than its VM: the node is corrected
+  power_state              a VM whose Proxmox status (running, stopped, paused) differs from the ledger's last
+                           state for it: a started or stopped event is recorded (billing charges vCPU and RAM by state)
   reservations_without_vm  a committed reservation whose VM is gone: released (ledger event)
   leases_without_vm        a lease bound to a VMID that no longer exists (or belongs to another project): released;
                            and a lease bound to no VMID whose owner <vm>/<nic> names no VM of the project, when no
@@ -29,7 +31,7 @@ from typing import Any
 from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import IroncloudError
 from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam, ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import lease_in
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import required
@@ -46,6 +48,7 @@ DRIFT_KINDS = (
     "vms_without_reservation",
     "usage_mismatch",
     "moved",
+    "power_state",
     "reservations_without_vm",
     "leases_without_vm",
     "vms_without_lease",
@@ -75,6 +78,7 @@ def cloud_vms(resources: Sequence[Mapping[str, Any]]) -> dict[int, dict[str, Any
             "disk_gb": -(-int(item.get("maxdisk") or 0) // GiB),
             "tenant": owner[0] if owner else None,
             "project": owner[1] if owner else None,
+            "status": str(item["status"]) if item.get("status") else None,
         }
     return out
 
@@ -182,7 +186,18 @@ def reconcile(
                         ),
                     )
                 new = required(tx.one("SELECT * FROM reservations WHERE id = ?", (rid,)), "new")
-                _ledger(tx, "committed", new, vmid, now)
+                ledger.record(
+                    tx,
+                    "vm",
+                    "committed",
+                    new["tenant"],
+                    new["id"],
+                    now,
+                    source="cloud_reconcile",
+                    note="adopted",
+                    state=vm["status"],
+                    **ledger.vm_fields(new, vmid),
+                )
                 drift["vms_without_reservation"].append(
                     {
                         "vmid": vmid,
@@ -202,12 +217,37 @@ def reconcile(
                             "proxmox": {"cores": vm["cores"], "memory_mb": vm["memory_mb"]},
                         }
                     )
-                    _ledger(tx, "released", row, vmid, now)
                     tx.execute(
                         "UPDATE reservations SET cores = ?, memory_mb = ? WHERE id = ?",
                         (vm["cores"], vm["memory_mb"], row["id"]),
                     )
-                    _ledger(tx, "committed", dict(row, cores=vm["cores"], memory_mb=vm["memory_mb"]), vmid, now)
+                    _ledger(
+                        tx,
+                        "resized",
+                        dict(row, cores=vm["cores"], memory_mb=vm["memory_mb"]),
+                        vmid,
+                        now,
+                        "cloud_reconcile",
+                    )
+                if vm["status"] is not None:
+                    last = ledger.previous(tx, "vm", row["tenant"], row["id"], now)
+                    recorded_state = (last or {}).get("state") or "running"
+                    if last is not None and last["event"] not in ledger.ENDS and recorded_state != vm["status"]:
+                        drift["power_state"].append(
+                            {"vmid": vmid, "reservation": row["id"], "ledger": recorded_state, "proxmox": vm["status"]}
+                        )
+                        ledger.record(
+                            tx,
+                            "vm",
+                            "started" if vm["status"] == "running" else "stopped",
+                            row["tenant"],
+                            row["id"],
+                            now,
+                            source="cloud_reconcile",
+                            note="power state drift",
+                            state=vm["status"],
+                            vmid=vmid,
+                        )
                 if row["node"] != vm["node"]:
                     drift["moved"].append(
                         {"vmid": vmid, "reservation": row["id"], "from": row["node"], "to": vm["node"]}
@@ -218,7 +258,7 @@ def reconcile(
                 drift["reservations_without_vm"].append(
                     {"vmid": vmid, "reservation": row["id"], "tenant": row["tenant"], "project": row["project"]}
                 )
-                _ledger(tx, "released", row, vmid, now)
+                _ledger(tx, "released", row, vmid, now, "cloud_reconcile")
                 tx.execute("DELETE FROM reservations WHERE id = ?", (row["id"],))
         for lease in tx.all(
             "SELECT * FROM leases WHERE vmid IS NOT NULL" + scope + " ORDER BY tenant, project, network, owner", params

@@ -20,7 +20,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.nodes import node_summaries
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import scheduler
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ledger, scheduler
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     RESERVATION_ID_RE,
@@ -106,22 +106,11 @@ def maintenance_nodes(tx: Tx) -> set[str]:
     return {r["node"] for r in tx.all("SELECT node FROM node_flags WHERE maintenance <> 0")}
 
 
-def _ledger(tx: Tx, event: str, row: Mapping[str, Any], vmid: int | None, now: float) -> None:
-    tx.execute(
-        "INSERT INTO usage_events (at, event, reservation, tenant, project, vmid, cores, memory_mb, disk_gb) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            now,
-            event,
-            row["id"],
-            row["tenant"],
-            row["project"],
-            vmid,
-            int(row["cores"]),
-            int(row["memory_mb"]),
-            int(row["disk_gb"]),
-        ),
-    )
+def _ledger(
+    tx: Tx, event: str, row: Mapping[str, Any], vmid: int | None, now: float, source: str | None = None
+) -> None:
+    """A row of the usage ledger for the reservation's VM (ledger.record with the reservation's sizes)."""
+    ledger.record(tx, "vm", event, row["tenant"], row["id"], now, source=source, **ledger.vm_fields(row, vmid))
 
 
 def _sizes(params: Mapping[str, Any]) -> dict[str, int]:
@@ -303,7 +292,7 @@ def _commit(store: Store, rid: str, vmid: int, check_mode: bool, now: float) -> 
         tx.execute(
             "UPDATE reservations SET state = 'committed', vmid = ?, committed = ? WHERE id = ?", (vmid, now, rid)
         )
-        _ledger(tx, "committed", have, vmid, now)
+        _ledger(tx, "committed", have, vmid, now, "cloud_reservation")
         after = required(tx.one("SELECT * FROM reservations WHERE id = ?", (rid,)), "after")
         diff = Diff()
         diff.compare("state", view(have, now)["state"], "committed")
@@ -336,7 +325,7 @@ def _release(
         if tenant is not None and have["tenant"] != tenant:
             raise Conflict("tenant: reservation %s belongs to another tenant" % have["id"], option="tenant")
         if have["state"] == "committed":
-            _ledger(tx, "released", have, have["vmid"], now)
+            _ledger(tx, "released", have, have["vmid"], now, "cloud_reservation")
         tx.execute("DELETE FROM reservations WHERE id = ?", (have["id"],))
         diff = Diff()
         diff.compare("reservation", view(have, now), None)

@@ -179,6 +179,24 @@ MIGRATIONS: list[list[str]] = [
             FOREIGN KEY (tenant, project) REFERENCES projects (tenant, name))""",
         "CREATE INDEX floating_ips_tenant ON floating_ips (tenant, project)",
     ],
+    # 3: the billing ledger (_tenancy/ledger.py): usage_events gains the resource kind (vm, floating_ip,
+    # storage_quota, tenant), the VM's power state, its name, when the row was written (recorded; at is when
+    # the change took effect), who wrote it and why. Existing tenants and storage quotas get their first rows.
+    [
+        "ALTER TABLE usage_events ADD COLUMN kind TEXT NOT NULL DEFAULT 'vm'",
+        "ALTER TABLE usage_events ADD COLUMN state TEXT",
+        "ALTER TABLE usage_events ADD COLUMN name TEXT",
+        "ALTER TABLE usage_events ADD COLUMN recorded DOUBLE PRECISION",
+        "ALTER TABLE usage_events ADD COLUMN source TEXT",
+        "ALTER TABLE usage_events ADD COLUMN note TEXT",
+        "CREATE INDEX usage_events_resource ON usage_events (kind, tenant, reservation, at)",
+        "INSERT INTO usage_events (at, event, reservation, tenant, project, cores, memory_mb, disk_gb, kind, "
+        "recorded, source) SELECT created, 'created', name, name, '', 0, 0, 0, 'tenant', created, 'migration' "
+        "FROM tenants",
+        "INSERT INTO usage_events (at, event, reservation, tenant, project, cores, memory_mb, disk_gb, kind, "
+        "recorded, source) SELECT created, 'set', name, name, '', 0, 0, q_storage_gb, 'storage_quota', created, "
+        "'migration' FROM tenants WHERE q_storage_gb IS NOT NULL AND q_storage_gb > 0",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,6 +10,7 @@ from typing import Any
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     QUOTA_KEYS,
@@ -85,6 +86,7 @@ def ensure_tenant(store: Store, params: Mapping[str, Any], check_mode: bool, now
             tx.execute("DELETE FROM reservations WHERE tenant = ?", (name,))
             tx.execute("DELETE FROM projects WHERE tenant = ?", (name,))
             tx.execute("DELETE FROM tenants WHERE name = ?", (name,))
+            ledger.record(tx, "tenant", "removed", name, name, now, source="cloud_tenant")
             diff.compare("tenant", {"name": name, "quota": before["quota"], "projects": before["projects"]}, None)
             return {
                 "changed": True,
@@ -102,12 +104,21 @@ def ensure_tenant(store: Store, params: Mapping[str, Any], check_mode: bool, now
             )
             diff.compare("name", None, name)
             row = acct.tenant_row(tx, name)
+            ledger.record(tx, "tenant", "created", name, name, now, source="cloud_tenant")
+            if quota.get("storage_gb"):
+                ledger.record(
+                    tx, "storage_quota", "set", name, name, now, source="cloud_tenant", disk_gb=quota["storage_gb"]
+                )
         have_quota = acct.quota_of(row)
         for key, value in sorted(quota.items()):
             if created:
                 diff.compare("quota.%s" % key, None, value)
             elif diff.compare("quota.%s" % key, have_quota[key], value):
                 tx.execute("UPDATE tenants SET q_%s = ? WHERE name = ?" % key, (value, name))
+                if key == "storage_gb":
+                    ledger.record(
+                        tx, "storage_quota", "set", name, name, now, source="cloud_tenant", disk_gb=value or 0
+                    )
         if projects is not None:
             have = [r["name"] for r in tx.all("SELECT name FROM projects WHERE tenant = ? ORDER BY name", (name,))]
             for project in projects:

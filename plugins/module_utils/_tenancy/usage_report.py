@@ -2,11 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The usage report: VM-hours by size per tenant and project from the usage ledger, with quota use (cloud_usage_report).
 
-The ledger (table usage_events, written by reservations.py and reconcile.py) holds one ``committed`` event when a
-reservation becomes a VM and one ``released`` event when it goes, each with the VM's sizes (cores, memory_mb,
-disk_gb). A VM's running time is every interval from a ``committed`` event to the next event of the same
-reservation (``released``, or a new ``committed`` with new sizes after a resize), or to the end of the period when
-none follows. Only the part of an interval inside the report's period counts.
+The ledger (table usage_events, ledger.py) holds, for each VM (kind ``vm``), a ``committed`` event when a
+reservation becomes a VM, ``resized``, ``started`` and ``stopped`` events, and a ``released`` event when it goes,
+each with the VM's sizes after it (cores, memory_mb, disk_gb). A VM's time is every interval from one of its events
+to the next (or to the end of the period when none follows), except after ``released``; it counts whatever the
+VM's power state (the invoice, billing.py, charges vCPU and RAM by state). Only the part of an interval inside the
+report's period counts. Other kinds of rows (floating IPs, storage quota, tenants) are for billing only.
 
 VM-hours are reported by size (the cores / memory / disk triple, labelled ``2c-4096m-20g``) and summed into
 core-hours, memory GiB-hours and disk GB-hours. Everything here but ``read_ledger`` is pure. The report is
@@ -69,8 +70,8 @@ def size_label(cores: int, memory_mb: int, disk_gb: int) -> str:
 def intervals(events: Sequence[Mapping[str, Any]], start: float, end: float) -> list[dict[str, Any]]:
     """The running intervals of the ledger's VMs, clipped to [start, end); empty ones are dropped.
 
-    Events are dicts with at, event (committed/released), reservation, tenant, project, vmid, cores, memory_mb,
-    disk_gb, in any order.
+    Events are dicts with at, event (committed, resized, started, stopped, released), reservation, tenant, project,
+    vmid, cores, memory_mb, disk_gb, in any order. Every event but released opens a new interval with its sizes.
     """
     out: list[dict[str, Any]] = []
     opened: dict[str, Mapping[str, Any]] = {}
@@ -98,7 +99,7 @@ def intervals(events: Sequence[Mapping[str, Any]], start: float, end: float) -> 
         rid = str(event["reservation"])
         if rid in opened:
             close(opened.pop(rid), float(event["at"]))
-        if event["event"] == "committed":
+        if event["event"] not in ("released", "removed"):
             opened[rid] = event
     for event in opened.values():
         close(event, end)
@@ -259,7 +260,7 @@ def read_ledger(tx: Tx, until: float, tenant: str | None = None, project: str | 
     """The ledger events up to until (the report clips them to its period), of one tenant or project if given."""
     sql = (
         "SELECT at, event, reservation, tenant, project, vmid, cores, memory_mb, disk_gb "
-        "FROM usage_events WHERE at <= ?"
+        "FROM usage_events WHERE kind = 'vm' AND at <= ?"
     )
     params: list[Any] = [until]
     if tenant is not None:

@@ -165,3 +165,15 @@ def test_html_is_self_contained_and_escaped() -> None:
         ET.fromstring("<svg" + chunk.split("</svg>")[0] + "</svg>")
     assert "acme cores" in page and "50.0% of 10" in page
     assert "acme / db" in page and "3.00 VM-h" in page
+
+
+def test_power_events_do_not_end_a_vms_time_and_a_resize_splits_it() -> None:
+    events = [
+        ev(0, "committed", "a"),
+        dict(ev(H, "stopped", "a"), state="stopped"),
+        dict(ev(2 * H, "started", "a"), state="running"),
+        ev(3 * H, "resized", "a", cores=4),
+        ev(4 * H, "released", "a", cores=4),
+    ]
+    got = [(i["start"], i["end"], i["cores"]) for i in ur.intervals(events, 0, 10 * H)]
+    assert got == [(0, H, 2), (H, 2 * H, 2), (2 * H, 3 * H, 2), (3 * H, 4 * H, 4)]
