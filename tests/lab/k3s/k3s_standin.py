@@ -1350,15 +1350,25 @@ class Server:
         members = info.get("members") or []
         self.etcd.set_endpoints(u for m in members for u in m.get("clientURLs") or [])
         self.member_name = "%s-%s" % (self.name, secrets.token_hex(4))
-        try:
-            for m in self.etcd.members():
-                if self.peer_url() in (m.get("peerURLs") or []):
-                    log("info", "Removing stale etcd member %s with this node's peer URL" % (m.get("name") or m["ID"]))
-                    self.etcd.member_remove(m["ID"])
-            added = self.etcd.member_add_learner(self.peer_url())
-            members = self.etcd.members()
-        except EtcdUnavailable as e:
-            raise Fatal("starting kubernetes: preparing server: failed to join etcd cluster: %s" % e) from e
+        deadline = time.time() + float(os.environ.get("K3S_STANDIN_JOIN_TIMEOUT", "120"))
+        while True:
+            try:
+                for m in self.etcd.members():
+                    if self.peer_url() in (m.get("peerURLs") or []):
+                        log(
+                            "info",
+                            "Removing stale etcd member %s with this node's peer URL" % (m.get("name") or m["ID"]),
+                        )
+                        self.etcd.member_remove(m["ID"])
+                added = self.etcd.member_add_learner(self.peer_url())
+                members = self.etcd.members()
+                break
+            except EtcdUnavailable as e:
+                # etcd takes one learner at a time ("too many learner members"): servers join one after the other
+                if time.time() > deadline:
+                    raise Fatal("starting kubernetes: preparing server: failed to join etcd cluster: %s" % e) from e
+                log("info", "Cannot join etcd yet, retrying: %s" % e)
+                time.sleep(2)
         initial = ",".join(
             "%s=%s" % (self.member_name if m["ID"] == added["ID"] else m.get("name", ""), u)
             for m in members
@@ -1571,9 +1581,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(code, status_body(code, reason, message, details))
 
     def body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        return json.loads(raw) if raw else None
+        return json.loads(self.raw_body) if self.raw_body else None
 
     def basic_user(self) -> str:
         """'server' or 'node' when the Basic credentials carry the cluster's server or agent secret, else ''."""
@@ -1613,6 +1621,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.dispatch("DELETE")
 
     def dispatch(self, method: str) -> None:
+        # Read the whole body first, whatever the handler does with it: on a kept-alive connection an unread body
+        # would be taken for the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(length) if length else b""
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
