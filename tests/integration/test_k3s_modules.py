@@ -31,27 +31,29 @@ PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     lc = LocalCluster(str(tmp_path_factory.mktemp("k3smod")))
-    s1 = lc.instance("s1", "server", 1, {"cluster-init": True, "token": "module-tests"})
-    lc.start(s1)
-    lc.wait_ping(s1)
-    for index, name in ((2, "s2"), (3, "s3")):  # one at a time, as K3s servers must join
-        lc.wait_ping(lc.start(lc.instance(name, "server", index, {"server": s1.url, "token": s1.token()})))
-    for index, name in ((11, "a1"), (12, "a2")):
-        lc.start(lc.instance(name, "agent", index, {"server": s1.url, "token": s1.token()}))
-    core = k8s.CoreV1Api(k8s_config.new_client_from_config(s1.kubeconfig))
+    try:
+        s1 = lc.instance("s1", "server", 1, {"cluster-init": True, "token": "module-tests"})
+        lc.start(s1)
+        lc.wait_ping(s1)
+        for index, name in ((2, "s2"), (3, "s3")):  # one at a time, as K3s servers must join
+            lc.wait_ping(lc.start(lc.instance(name, "server", index, {"server": s1.url, "token": s1.token()})))
+        for index, name in ((11, "a1"), (12, "a2")):
+            lc.start(lc.instance(name, "agent", index, {"server": s1.url, "token": s1.token()}))
+        core = k8s.CoreV1Api(k8s_config.new_client_from_config(s1.kubeconfig))
 
-    def settled() -> bool:
-        nodes = core.list_node().items
-        voters = [n for n in nodes for c in n.status.conditions if c.type == "EtcdIsVoter" and c.status == "True"]
-        return (
-            len(nodes) == 5
-            and len(voters) == 3
-            and all(c.status == "True" for n in nodes for c in n.status.conditions if c.type == "Ready")
-        )
+        def settled() -> bool:
+            nodes = core.list_node().items
+            voters = [n for n in nodes for c in n.status.conditions if c.type == "EtcdIsVoter" and c.status == "True"]
+            return (
+                len(nodes) == 5
+                and len(voters) == 3
+                and all(c.status == "True" for n in nodes for c in n.status.conditions if c.type == "Ready")
+            )
 
-    wait_for("5 nodes Ready and 3 voters", settled, timeout=120, errors=(OSError, ApiException))
-    yield lc
-    lc.close()
+        wait_for("5 nodes Ready and 3 voters", settled, timeout=120, errors=(OSError, ApiException))
+        yield lc
+    finally:  # also when the setup fails: every process started is stopped
+        lc.close()
 
 
 def run(module: str, args: dict[str, Any], tmp_path, check: bool = False, expect_failure: bool = False) -> dict:

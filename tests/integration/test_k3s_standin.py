@@ -52,8 +52,10 @@ def condition(node: k8s.V1Node, kind: str) -> str | None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     lc = LocalCluster(str(tmp_path_factory.mktemp("k3s")))
-    yield lc
-    lc.close()
+    try:
+        yield lc
+    finally:
+        lc.close()
 
 
 def test_standin_says_it_is_one() -> None:
