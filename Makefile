@@ -20,11 +20,12 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Debian packages: the podman stack for the hypervisor hosts, Open vSwitch, debootstrap for the
-# host image, Ceph (mon, osd, mgr and the python bindings) and PostgreSQL for the state store.
+# host image, Ceph (mon, osd, mgr and the python bindings), PostgreSQL for the state store and etcd for the
+# stand-in K3s (tests/lab/k3s).
 APT_PACKAGES := podman runc conmon netavark aardvark-dns containernetworking-plugins fuse-overlayfs \
 	slirp4netns catatonit uidmap iptables iproute2 iputils-ping debootstrap openvswitch-switch \
 	python3-openvswitch ethtool tcpdump nftables iputils-arping ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd \
-	postgresql uuid-runtime rsync shellcheck chromium
+	postgresql uuid-runtime rsync shellcheck chromium etcd-server etcd-client python3-cryptography python3-yaml
 
 .PHONY: help deps venv collection lint sanity units integration lab-up lab-down lab-status \
 	bench test demo build clean molecule
