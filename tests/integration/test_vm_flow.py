@@ -346,12 +346,29 @@ def check_fault_at_step(step: str, cloud: Cloud, pve_control) -> None:
 # ---------------------------------------------------------------------------------------------- SIGKILL
 
 
+def hold_tenant_row(cloud: Cloud, tenant: str):
+    """Open a transaction that holds the tenant's row (SQLite: the whole file) so the flow's next store write waits;
+    the connection, to close (roll back) later."""
+    if cloud.store.startswith("postgresql"):
+        import psycopg
+
+        conn = psycopg.connect(cloud.store)
+        conn.execute("SELECT name FROM tenants WHERE name = %s FOR UPDATE", (tenant,))
+        return conn
+    conn = sqlite3.connect(cloud.db, timeout=60, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
 def test_sigkill_after_the_clone_then_reconcile_repairs_everything(any_cloud, pve_control):
+    """cloud_vm is killed (with ansible-playbook, its whole process group) after the lease and the clone, while it
+    waits for the store to bind the lease: reconcile then finds the VM and repairs the store."""
     cloud = any_cloud
     vmid = cloud.vmid_base + 50
     name = cloud.vm(cloud.a, "kill", vmid=vmid)
     cloud.spec()
     log = os.path.join(cloud.base, "killed.log")
+    held = None
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(
             cloud.argv("vm_create.yml", cloud_only_vms=[name]),
@@ -360,23 +377,34 @@ def test_sigkill_after_the_clone_then_reconcile_repairs_everything(any_cloud, pv
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: the kill reaches the module too
         )
     try:
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and proc.poll() is None:
-            with open(log, encoding="utf-8") as f:
-                if "Bind the lease to the VMID" in f.read():
-                    break
+        while time.monotonic() < deadline and proc.poll() is None and not cloud.leases(name):
+            time.sleep(0.01)
+        held = hold_tenant_row(cloud, cloud.a)
+        unbound = [lease["vmid"] for lease in cloud.leases(name)] == [None]
+        deadline = time.monotonic() + 120
+        while (
+            time.monotonic() < deadline
+            and proc.poll() is None
+            and not pve_vm(pve_control, vmid).get("config", {}).get("ipconfig0")
+        ):
             time.sleep(0.2)
+        time.sleep(1)
         with open(log, encoding="utf-8") as f:
-            assert proc.poll() is None, "the run ended before the clone was done:\n" + f.read()[-3000:]
-        os.kill(proc.pid, signal.SIGKILL)  # the ansible-playbook process this test started, and only it
+            assert proc.poll() is None and unbound, (
+                "the run got past the bind before the test held the store:\n" + (f.read()[-3000:])
+            )
+        os.killpg(proc.pid, signal.SIGKILL)  # the process group this test started, and only it
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)
-    time.sleep(5)  # a worker fork may still finish the task it was running
+        if held is not None:
+            held.close()
     assert pve_vm(pve_control, vmid), "the clone was not done when the run was killed"
     assert [r["state"] for r in cloud.reservations(name)] == ["reserved"]
 
@@ -582,3 +610,83 @@ def test_parallel_creates_and_destroys_of_the_spec(cloud, pve_control):
     for name, f in found.items():
         assert pve_vm(pve_control, f["vmid"]) == {}
         assert cloud.reservations(name) == [] and cloud.leases(name) == []
+
+
+# ---------------------------------------------------------------------------------------------- cloud_vm itself
+
+
+def test_cloud_vm_module_check_apply_diff_absent_and_refusal(cloud, pve_control):
+    """cloud_vm called directly: check mode predicts and changes nothing, apply, check and apply again change
+    nothing, --diff shows the change, another tenant's VM is refused, absent removes VM, lease and reservation."""
+    name = cloud.a + "-direct"
+    vm = {
+        "tenant": cloud.a,
+        "project": "web",
+        "name": name,
+        "cores": 1,
+        "memory_mb": 256,
+        "disk_gb": 4,
+        "image": str(TEMPLATE_VMID),
+        "network": "front",
+        "node": "pve2",  # one of the lab's own nodes (other tests add nodes of their own to the shared fake)
+        "ciuser": "debian",
+        "sshkeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC4RBUkNO/1zy3NdsCMcKBJFlmvEM0yNncSczjsGO1zV it@example"],
+    }
+    results = os.path.join(cloud.base, "direct")
+    os.makedirs(results, exist_ok=True)
+
+    def step(label: str, extra: dict[str, Any] | None = None, **task: Any) -> list[dict[str, Any]]:
+        return [
+            dict({"name": label, "ironcloud.stack.cloud_vm": dict(vm, **(extra or {})), "register": label}, **task),
+            dump(label, os.path.join(results, label + ".json")),
+        ]
+
+    tasks = (
+        step("checked", check_mode=True)
+        + step("applied")
+        + step("checked_again", check_mode=True)
+        + step("applied_again")
+        + step("stopped", {"state": "stopped"}, diff=True)
+        + step("stolen", {"tenant": cloud.b}, ignore_errors=True)
+        + step("removed", {"state": "absent"}, diff=True)
+        + step("removed_again", {"state": "absent"})
+    )
+    book = os.path.join(cloud.base, "direct.yml")
+    with open(book, "w", encoding="utf-8") as f:
+        yaml.safe_dump([{"name": "cloud_vm", "hosts": "localhost", "gather_facts": False, "tasks": tasks}], f)
+    run = subprocess.run(
+        [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), book],
+        cwd=ROOT,
+        env=cloud.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, output(run)
+
+    def got(label: str) -> dict[str, Any]:
+        with open(os.path.join(results, label + ".json"), encoding="utf-8") as f:
+            return json.load(f)
+
+    checked = got("checked")
+    assert checked["changed"] is True and checked["vm"]["vmid"] is None and checked["vm"]["node"] == "pve2"
+    assert "diff" not in checked  # only with --diff
+    applied = got("applied")["vm"]
+    assert got("applied")["changed"] is True
+    assert applied["status"] == "running" and applied["node"] == "pve2"
+    assert applied["address"].startswith("10.100.0.") and applied["address"].endswith("/24")
+    assert applied["gateway"] == "10.100.0.1" and applied["ssh_user"] == "debian"
+    assert applied["ssh_key_fingerprints"] == ["SHA256:ZZYp5/vaBFN/ePk/OlaIwuTegd8UE0i9VI7vrtbN9dM"]
+    assert applied["ssh_key_file"] is None
+    assert got("checked_again")["changed"] is False
+    assert got("applied_again")["changed"] is False and got("applied_again")["vm"] == applied
+    stopped = got("stopped")
+    assert stopped["changed"] is True and stopped["vm"]["vmid"] == applied["vmid"]
+    assert stopped["diff"] == {"before": {"status": "running"}, "after": {"status": "stopped"}}
+    stolen = got("stolen")
+    assert stolen["failed"] and "refused: a VM named %s exists" % name in stolen["msg"], stolen
+    removed = got("removed")
+    assert removed["changed"] is True and removed["diff"]["before"]["vmid"] == applied["vmid"]
+    assert got("removed_again")["changed"] is False
+    nothing_left(cloud, pve_control, name)
