@@ -691,7 +691,7 @@ class VmFlow:
         before = None
         for vm in found:
             if self._destroy(vm["vmid"], spec.timeout):
-                actions.append("destroyed %s" % vm["vmid"])
+                actions.append("destroyed")
             before = {"vmid": vm["vmid"], "node": vm["node"], "name": spec.name, "status": vm["status"]}
         networks = [spec.network] if spec.network else self._lease_networks(spec)
         for network in networks:
