@@ -18,6 +18,7 @@ do not collide with the other tests on the shared lab. Clone faults hit a templa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -346,65 +347,97 @@ def check_fault_at_step(step: str, cloud: Cloud, pve_control) -> None:
 # ---------------------------------------------------------------------------------------------- SIGKILL
 
 
-def hold_tenant_row(cloud: Cloud, tenant: str):
-    """Open a transaction that holds the tenant's row (SQLite: the whole file) so the flow's next store write waits;
-    the connection, to close (roll back) later."""
+def hang_at_bind(cloud: Cloud, name: str) -> None:
+    """Make the store's bind of the VM's lease (UPDATE leases SET vmid) take long, for that VM only: PostgreSQL
+    sleeps 10 s in a trigger, SQLite counts in one (it stops with the killed process)."""
+    when = "NEW.owner = '%s/net0' AND NEW.vmid IS NOT NULL" % name
     if cloud.store.startswith("postgresql"):
-        import psycopg
+        fn = "it_vmf_hang_%s" % cloud.id
+        cloud.execute(
+            "CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(10); RETURN NEW; "
+            "END $$" % fn
+        )
+        cloud.execute(
+            "CREATE TRIGGER %s BEFORE UPDATE ON leases FOR EACH ROW WHEN (%s) EXECUTE FUNCTION %s()" % (fn, when, fn)
+        )
+        return
+    cloud.execute(
+        "CREATE TRIGGER it_hang BEFORE UPDATE ON leases WHEN %s BEGIN SELECT COUNT(*) FROM (WITH RECURSIVE "
+        "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT x FROM c); END" % when
+    )
 
-        conn = psycopg.connect(cloud.store)
-        conn.execute("SELECT name FROM tenants WHERE name = %s FOR UPDATE", (tenant,))
-        return conn
-    conn = sqlite3.connect(cloud.db, timeout=60, isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    return conn
+
+def unhang(cloud: Cloud) -> None:
+    if cloud.store.startswith("postgresql"):
+        fn = "it_vmf_hang_%s" % cloud.id
+        cloud.execute("DROP TRIGGER IF EXISTS %s ON leases" % fn)
+        cloud.execute("DROP FUNCTION IF EXISTS %s()" % fn)
+    else:
+        cloud.execute("DROP TRIGGER IF EXISTS it_hang")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below pid (Ansible's workers start sessions of their own, so a process group is not enough)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ansible-playbook (pid, started by the test) and every process it started, by their ids."""
+    for victim in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
 
 
 def test_sigkill_after_the_clone_then_reconcile_repairs_everything(any_cloud, pve_control):
-    """cloud_vm is killed (with ansible-playbook, its whole process group) after the lease and the clone, while it
-    waits for the store to bind the lease: reconcile then finds the VM and repairs the store."""
+    """cloud_vm is killed (with ansible-playbook and its workers) after the clone and the config, while
+    the store binds the lease: reconcile then finds the VM and repairs the store."""
     cloud = any_cloud
     vmid = cloud.vmid_base + 50
     name = cloud.vm(cloud.a, "kill", vmid=vmid)
     cloud.spec()
     log = os.path.join(cloud.base, "killed.log")
-    held = None
-    with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(
-            cloud.argv("vm_create.yml", cloud_only_vms=[name]),
-            cwd=ROOT,
-            env=cloud.env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # its own process group: the kill reaches the module too
-        )
+    hang_at_bind(cloud, name)
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and proc.poll() is None and not cloud.leases(name):
-            time.sleep(0.01)
-        held = hold_tenant_row(cloud, cloud.a)
-        unbound = [lease["vmid"] for lease in cloud.leases(name)] == [None]
-        deadline = time.monotonic() + 120
-        while (
-            time.monotonic() < deadline
-            and proc.poll() is None
-            and not pve_vm(pve_control, vmid).get("config", {}).get("ipconfig0")
-        ):
-            time.sleep(0.2)
-        time.sleep(1)
-        with open(log, encoding="utf-8") as f:
-            assert proc.poll() is None and unbound, (
-                "the run got past the bind before the test held the store:\n" + (f.read()[-3000:])
+        with open(log, "w", encoding="utf-8") as out:
+            proc = subprocess.Popen(
+                cloud.argv("vm_create.yml", cloud_only_vms=[name]),
+                cwd=ROOT,
+                env=cloud.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
-        os.killpg(proc.pid, signal.SIGKILL)  # the process group this test started, and only it
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and proc.poll() is None:
+                if pve_vm(pve_control, vmid).get("config", {}).get("ipconfig0"):
+                    break
+                time.sleep(0.2)
+            time.sleep(1)
+            with open(log, encoding="utf-8") as f:
+                assert proc.poll() is None, "the run ended before it was killed:\n" + f.read()[-3000:]
+            kill_tree(proc.pid)
             proc.wait(timeout=60)
-        if held is not None:
-            held.close()
+        finally:
+            if proc.poll() is None:
+                kill_tree(proc.pid)
+                proc.wait(timeout=60)
+    finally:
+        unhang(cloud)
     assert pve_vm(pve_control, vmid), "the clone was not done when the run was killed"
     assert [r["state"] for r in cloud.reservations(name)] == ["reserved"]
 
