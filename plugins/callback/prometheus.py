@@ -20,12 +20,13 @@ description:
     C(ok) which includes C(changed) - V(ok) (succeeded without change), V(changed), V(failed), V(ignored) (failed
     with C(ignore_errors)), V(skipped), V(unreachable). A loop counts once per host, with the status of the whole
     task.
-  - C(ironcloud_vm_create_duration_seconds{tenant}), a histogram of how long the M(ironcloud.stack.proxmox_vm) tasks
-    that created or cloned a VM took, from the task starting on the host to its result (with a loop, from the end
-    of the previous item). Check mode runs create nothing and are not measured.
+  - C(ironcloud_vm_create_duration_seconds{tenant}), a histogram of how long the M(ironcloud.stack.proxmox_vm) and
+    M(ironcloud.stack.cloud_vm) tasks that created or cloned a VM took, from the task starting on the host to its
+    result (with a loop, from the end of the previous item). Check mode runs create nothing and are not measured.
   - C(ironcloud_vms_created_total{tenant}) and C(ironcloud_vms_destroyed_total{tenant}), from the C(actions) that
-    M(ironcloud.stack.proxmox_vm) returns; the tenant is read from the VM's C(ic-tenant-<t>) tag in the result
-    (C(vm.config.tags), else C(diff.before)), empty when the result does not show it.
+    M(ironcloud.stack.proxmox_vm) and M(ironcloud.stack.cloud_vm) return; the tenant is cloud_vm's C(vm.tenant), or
+    read from the VM's C(ic-tenant-<t>) tag in the result (C(vm.config.tags), else C(diff.before)), empty when the
+    result does not show it.
   - C(ironcloud_tenant_quota{tenant,resource}), C(ironcloud_tenant_used{tenant,resource}) and
     C(ironcloud_tenant_reserved{tenant,resource}), the last values that M(ironcloud.stack.cloud_usage_info) or
     M(ironcloud.stack.cloud_tenant) returned in the run (a quota that is not set is not exported).
@@ -107,7 +108,7 @@ except ImportError as e:  # pragma: no cover - reported as a warning when the ca
     HAS_PROMETHEUS_CLIENT = False
     PROMETHEUS_CLIENT_IMPORT_ERROR = e
 
-PROXMOX_VM = ("ironcloud.stack.proxmox_vm", "proxmox_vm")
+PROXMOX_VM = ("ironcloud.stack.proxmox_vm", "proxmox_vm", "ironcloud.stack.cloud_vm", "cloud_vm")
 USAGE_MODULES = ("ironcloud.stack.cloud_usage_info", "ironcloud.stack.cloud_tenant", "cloud_usage_info", "cloud_tenant")
 STATUSES = ("ok", "changed", "failed", "ignored", "skipped", "unreachable")
 # Seconds: a clone of a small template takes seconds, a full clone of a big disk minutes.
@@ -137,7 +138,11 @@ def destroyed_vm(result: Mapping[str, Any]) -> bool:
 
 
 def tenant_of_vm(result: Mapping[str, Any]) -> str:
-    """The tenant of the VM a proxmox_vm result describes, from its ic-tenant-<t> tag ('' without)."""
+    """The tenant of the VM a proxmox_vm result describes, from its ic-tenant-<t> tag ('' without); a cloud_vm
+    result names it."""
+    vm = result.get("vm")
+    if isinstance(vm, Mapping) and vm.get("tenant"):
+        return str(vm["tenant"])
     tags = None
     diff = result.get("diff")
     for place in (result.get("vm"), diff.get("before") if isinstance(diff, Mapping) else None):

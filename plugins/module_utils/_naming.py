@@ -102,6 +102,20 @@ def project_tag(project: str) -> str:
     return PROJECT_TAG + project
 
 
+def reservation_id(tenant: str, project: str, vm: str) -> str:
+    """The id of the reservation cloud_vm makes for a VM: <tenant>-<project>-<vm>, at most 100 characters (a longer
+    one keeps its first 87 and a hash of the whole)."""
+    rid = "%s-%s-%s" % (tenant, project, vm)
+    if len(rid) <= 100:
+        return rid
+    return "%s-%s" % (rid[:87], hashlib.sha1(rid.encode()).hexdigest()[:12])
+
+
+def lease_owner(vm: str, nic: str = "net0") -> str:
+    """The owner of a VM NIC's address lease: <vm>/<nic>."""
+    return "%s/%s" % (vm, nic)
+
+
 def ceph_pool(tenant: str) -> str:
     return PREFIX + tenant
 

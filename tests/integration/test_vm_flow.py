@@ -18,6 +18,7 @@ do not collide with the other tests on the shared lab. Clone faults hit a templa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -346,37 +347,97 @@ def check_fault_at_step(step: str, cloud: Cloud, pve_control) -> None:
 # ---------------------------------------------------------------------------------------------- SIGKILL
 
 
+def hang_at_bind(cloud: Cloud, name: str) -> None:
+    """Make the store's bind of the VM's lease (UPDATE leases SET vmid) take long, for that VM only: PostgreSQL
+    sleeps 10 s in a trigger, SQLite counts in one (it stops with the killed process)."""
+    when = "NEW.owner = '%s/net0' AND NEW.vmid IS NOT NULL" % name
+    if cloud.store.startswith("postgresql"):
+        fn = "it_vmf_hang_%s" % cloud.id
+        cloud.execute(
+            "CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(10); RETURN NEW; "
+            "END $$" % fn
+        )
+        cloud.execute(
+            "CREATE TRIGGER %s BEFORE UPDATE ON leases FOR EACH ROW WHEN (%s) EXECUTE FUNCTION %s()" % (fn, when, fn)
+        )
+        return
+    cloud.execute(
+        "CREATE TRIGGER it_hang BEFORE UPDATE ON leases WHEN %s BEGIN SELECT COUNT(*) FROM (WITH RECURSIVE "
+        "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT x FROM c); END" % when
+    )
+
+
+def unhang(cloud: Cloud) -> None:
+    if cloud.store.startswith("postgresql"):
+        fn = "it_vmf_hang_%s" % cloud.id
+        cloud.execute("DROP TRIGGER IF EXISTS %s ON leases" % fn)
+        cloud.execute("DROP FUNCTION IF EXISTS %s()" % fn)
+    else:
+        cloud.execute("DROP TRIGGER IF EXISTS it_hang")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below pid (Ansible's workers start sessions of their own, so a process group is not enough)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ansible-playbook (pid, started by the test) and every process it started, by their ids."""
+    for victim in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+
+
 def test_sigkill_after_the_clone_then_reconcile_repairs_everything(any_cloud, pve_control):
+    """cloud_vm is killed (with ansible-playbook and its workers) after the clone and the config, while
+    the store binds the lease: reconcile then finds the VM and repairs the store."""
     cloud = any_cloud
     vmid = cloud.vmid_base + 50
     name = cloud.vm(cloud.a, "kill", vmid=vmid)
     cloud.spec()
     log = os.path.join(cloud.base, "killed.log")
-    with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(
-            cloud.argv("vm_create.yml", cloud_only_vms=[name]),
-            cwd=ROOT,
-            env=cloud.env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    hang_at_bind(cloud, name)
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and proc.poll() is None:
-            with open(log, encoding="utf-8") as f:
-                if "Bind the lease to the VMID" in f.read():
+        with open(log, "w", encoding="utf-8") as out:
+            proc = subprocess.Popen(
+                cloud.argv("vm_create.yml", cloud_only_vms=[name]),
+                cwd=ROOT,
+                env=cloud.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        try:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and proc.poll() is None:
+                if pve_vm(pve_control, vmid).get("config", {}).get("ipconfig0"):
                     break
-            time.sleep(0.2)
-        with open(log, encoding="utf-8") as f:
-            assert proc.poll() is None, "the run ended before the clone was done:\n" + f.read()[-3000:]
-        os.kill(proc.pid, signal.SIGKILL)  # the ansible-playbook process this test started, and only it
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
+                time.sleep(0.2)
+            time.sleep(1)
+            with open(log, encoding="utf-8") as f:
+                assert proc.poll() is None, "the run ended before it was killed:\n" + f.read()[-3000:]
+            kill_tree(proc.pid)
             proc.wait(timeout=60)
-    time.sleep(5)  # a worker fork may still finish the task it was running
+        finally:
+            if proc.poll() is None:
+                kill_tree(proc.pid)
+                proc.wait(timeout=60)
+    finally:
+        unhang(cloud)
     assert pve_vm(pve_control, vmid), "the clone was not done when the run was killed"
     assert [r["state"] for r in cloud.reservations(name)] == ["reserved"]
 
@@ -582,3 +643,83 @@ def test_parallel_creates_and_destroys_of_the_spec(cloud, pve_control):
     for name, f in found.items():
         assert pve_vm(pve_control, f["vmid"]) == {}
         assert cloud.reservations(name) == [] and cloud.leases(name) == []
+
+
+# ---------------------------------------------------------------------------------------------- cloud_vm itself
+
+
+def test_cloud_vm_module_check_apply_diff_absent_and_refusal(cloud, pve_control):
+    """cloud_vm called directly: check mode predicts and changes nothing, apply, check and apply again change
+    nothing, --diff shows the change, another tenant's VM is refused, absent removes VM, lease and reservation."""
+    name = cloud.a + "-direct"
+    vm = {
+        "tenant": cloud.a,
+        "project": "web",
+        "name": name,
+        "cores": 1,
+        "memory_mb": 256,
+        "disk_gb": 4,
+        "image": str(TEMPLATE_VMID),
+        "network": "front",
+        "node": "pve2",  # one of the lab's own nodes (other tests add nodes of their own to the shared fake)
+        "ciuser": "debian",
+        "sshkeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC4RBUkNO/1zy3NdsCMcKBJFlmvEM0yNncSczjsGO1zV it@example"],
+    }
+    results = os.path.join(cloud.base, "direct")
+    os.makedirs(results, exist_ok=True)
+
+    def step(label: str, extra: dict[str, Any] | None = None, **task: Any) -> list[dict[str, Any]]:
+        return [
+            dict({"name": label, "ironcloud.stack.cloud_vm": dict(vm, **(extra or {})), "register": label}, **task),
+            dump(label, os.path.join(results, label + ".json")),
+        ]
+
+    tasks = (
+        step("checked", check_mode=True)
+        + step("applied")
+        + step("checked_again", check_mode=True)
+        + step("applied_again")
+        + step("stopped", {"state": "stopped"}, diff=True)
+        + step("stolen", {"tenant": cloud.b}, ignore_errors=True)
+        + step("removed", {"state": "absent"}, diff=True)
+        + step("removed_again", {"state": "absent"})
+    )
+    book = os.path.join(cloud.base, "direct.yml")
+    with open(book, "w", encoding="utf-8") as f:
+        yaml.safe_dump([{"name": "cloud_vm", "hosts": "localhost", "gather_facts": False, "tasks": tasks}], f)
+    run = subprocess.run(
+        [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), book],
+        cwd=ROOT,
+        env=cloud.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, output(run)
+
+    def got(label: str) -> dict[str, Any]:
+        with open(os.path.join(results, label + ".json"), encoding="utf-8") as f:
+            return json.load(f)
+
+    checked = got("checked")
+    assert checked["changed"] is True and checked["vm"]["vmid"] is None and checked["vm"]["node"] == "pve2"
+    assert "diff" not in checked  # only with --diff
+    applied = got("applied")["vm"]
+    assert got("applied")["changed"] is True
+    assert applied["status"] == "running" and applied["node"] == "pve2"
+    assert applied["address"].startswith("10.100.0.") and applied["address"].endswith("/24")
+    assert applied["gateway"] == "10.100.0.1" and applied["ssh_user"] == "debian"
+    assert applied["ssh_key_fingerprints"] == ["SHA256:ZZYp5/vaBFN/ePk/OlaIwuTegd8UE0i9VI7vrtbN9dM"]
+    assert applied["ssh_key_file"] is None
+    assert got("checked_again")["changed"] is False
+    assert got("applied_again")["changed"] is False and got("applied_again")["vm"] == applied
+    stopped = got("stopped")
+    assert stopped["changed"] is True and stopped["vm"]["vmid"] == applied["vmid"]
+    assert stopped["diff"] == {"before": {"status": "running"}, "after": {"status": "stopped"}}
+    stolen = got("stolen")
+    assert stolen["failed"] and "refused: a VM named %s exists" % name in stolen["msg"], stolen
+    removed = got("removed")
+    assert removed["changed"] is True and removed["diff"]["before"]["vmid"] == applied["vmid"]
+    assert got("removed_again")["changed"] is False
+    nothing_left(cloud, pve_control, name)
