@@ -250,6 +250,9 @@ def ensure_drain(
     def work(tx: Tx) -> dict[str, Any]:
         tx.lock("placement")
         down = reservations.maintenance_nodes(tx)
+        # In check mode the node may not be marked yet: node_drain.yml --check previews the mark and the plan.
+        if check_mode:
+            down = down | {node} if direction == "away" else down - {node}
         if direction == "away" and node not in down:
             raise Conflict(
                 "node: %s is not in maintenance; put it there first (cloud_node state=maintenance), so nothing is "
@@ -288,6 +291,8 @@ def ensure_drain(
             record = rows.get(vmid)
             guest = where.get(vmid)
             if record is None:
+                if direction == "back" and guest is not None and guest.node == node:
+                    continue  # back home, and forgotten by an earlier run (a parallel one's refresh)
                 raise Conflict("moved: VM %d has no move recorded for node %s" % (vmid, node), option="moved")
             left = guest is not None and (guest.node == node) == (direction == "back")
             if not left:

@@ -159,6 +159,8 @@ def maintenance(store, name="pve2", state="maintenance"):
 def test_a_node_not_in_maintenance_is_not_drained(store):
     with pytest.raises(Conflict, match="node: pve2 is not in maintenance"):
         run(store, resources_with({101: "pve2"}))
+    # check mode previews the plan as if the mark were there (node_drain.yml --check marks nothing)
+    assert [m["target"] for m in run(store, resources_with({101: "pve2"}), check=True)["moves"]] == ["pve1"]
 
 
 def test_plan_record_rerun_and_return(store):
@@ -193,8 +195,12 @@ def test_plan_record_rerun_and_return(store):
     assert sorted((m["vmid"], m["target"]) for m in back["moves"]) == [(101, "pve2"), (102, "pve2")]
     assert {r["state"] for r in back["recorded"]} == {"returning"}
     placed.update({101: "pve2", 102: "pve2"})
-    home = run(store, resources_with(placed), direction="back", moved=[101, 102])
+    home = run(store, resources_with(placed), direction="back", moved=[101])
     assert home["moves"] == [] and home["recorded"] == [] and home["changed"]
+    # the second VM's record comes after the first's refresh forgot it: still fine, nothing left
+    assert run(store, resources_with(placed), direction="back", moved=[102])["changed"] is False
+    with pytest.raises(Conflict, match="moved: VM 103 has no move recorded for node pve2"):
+        run(store, resources_with(placed), direction="back", moved=[103])
 
 
 def test_planned_moves_hold_their_room_against_reservations(store):
