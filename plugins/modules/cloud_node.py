@@ -13,7 +13,8 @@ description:
     M(ironcloud.stack.cloud_vm)) never places a new VM on a node in maintenance; VMs already there keep running.
   - The mark is in the store, not in Proxmox, so every controller and AWX job that shares the store sees it in the
     same lock that placement takes, so a VM reserved after this task returns is never placed on the node.
-  - It does not move VMs off the node; the C(ironcloud.stack.node_drain) playbook does (a later release).
+  - It does not move VMs off the node; M(ironcloud.stack.cloud_node_drain) plans that and the
+    C(ironcloud.stack.node_drain) playbook does it.
 extends_documentation_fragment:
   - ironcloud.stack.state_store
   - ironcloud.stack.attributes

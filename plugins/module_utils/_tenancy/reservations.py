@@ -72,12 +72,16 @@ def view(row: Mapping[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-def in_flight(tx: Tx, now: float, cluster_vmids: set[int], since: float | None = None) -> list[scheduler.InFlight]:
+def in_flight(
+    tx: Tx, now: float, cluster_vmids: set[int], since: float | None = None, skip_moves_of: str | None = None
+) -> list[scheduler.InFlight]:
     """Reservations placed on a node whose VM /cluster/resources does not show yet.
 
     Reserved and not expired ones (summed per node and anti-affinity tags in SQL), and committed ones whose VMID
     the cluster answer (read before this transaction) did not contain: only those committed after `since` (the
     answer's time minus COMMIT_LAG), since an older VM missing from the answer is gone, not on its way.
+    And the moves of node drains not finished (drain.py): a planned one on its target, a returning one on the
+    drained node (except the moves of node skip_moves_of, which its drain plans anew).
     """
     out = []
     for row in tx.all(
@@ -95,6 +99,13 @@ def in_flight(tx: Tx, now: float, cluster_vmids: set[int], since: float | None =
             out.append(
                 scheduler.InFlight(row["node"], int(row["cores"]), int(row["memory_mb"]), _groups(row["groups"]))
             )
+    for row in tx.all(
+        "SELECT node, target, state, cores, memory_mb, tags FROM node_moves WHERE state IN ('planned', 'returning')"
+    ):
+        if row["node"] == skip_moves_of:
+            continue
+        where = row["target"] if row["state"] == "planned" else row["node"]
+        out.append(scheduler.InFlight(where, int(row["cores"]), int(row["memory_mb"]), _groups(row["tags"])))
     return out
 
 

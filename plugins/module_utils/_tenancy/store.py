@@ -197,6 +197,23 @@ MIGRATIONS: list[list[str]] = [
         "recorded, source) SELECT created, 'set', name, name, '', 0, 0, q_storage_gb, 'storage_quota', created, "
         "'migration' FROM tenants WHERE q_storage_gb IS NOT NULL AND q_storage_gb > 0",
     ],
+    # 4: node drains (_tenancy/drain.py): one row per VM of a drained node (node is where it was, its origin),
+    # its target, and its state: planned, done (it left), returning (moving back after the maintenance).
+    [
+        """CREATE TABLE node_moves (
+            node TEXT NOT NULL,
+            vmid INTEGER NOT NULL,
+            name TEXT,
+            target TEXT NOT NULL,
+            state TEXT NOT NULL,
+            cores INTEGER NOT NULL,
+            memory_mb INTEGER NOT NULL,
+            tags TEXT NOT NULL DEFAULT '',
+            created DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (node, vmid))""",
+        "CREATE INDEX node_moves_state ON node_moves (state)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
