@@ -426,7 +426,9 @@ def objects(
             },
         )
     )
-    extra_vars = {"cloud_spec": "{{ playbook_dir }}/../" + settings["spec_path"]}
+    # the spec in the AWX project (a path relative to its root), or an absolute path on the execution node
+    spec_path = settings["spec_path"]
+    extra_vars = {"cloud_spec": spec_path if spec_path.startswith("/") else "{{ playbook_dir }}/../" + spec_path}
     ee = {"execution_environment": settings["execution_environment"]} if settings.get("execution_environment") else {}
 
     def credential_inputs(token: Mapping[str, Any]) -> dict[str, Any]:
