@@ -82,7 +82,10 @@ def cloud(tmp_path_factory, lab_env, pve_control):
         "cloud_spec_version": 1,
         "cloud_defaults": {"image": "tpl", "size": "small", "ciuser": "debian", "reservation_ttl": 600},
         "cloud_images": {"tpl": {"vmid": TEMPLATE, "node": "pve1"}},
-        "cloud_sizes": {"small": {"cores": 1, "memory_mb": 256, "disk_gb": 4}},
+        "cloud_sizes": {
+            "small": {"cores": 1, "memory_mb": 256, "disk_gb": 4},
+            "huge": {"cores": 8, "memory_mb": 1024, "disk_gb": 4},  # more cores than the quota
+        },
         "cloud_tenants": [
             {
                 "name": t,
@@ -112,14 +115,13 @@ def cloud(tmp_path_factory, lab_env, pve_control):
     yield c
     for t in (a, b):
         pve_control.call("remove_vms", t)
-    for state in ("absent",):
-        for t in spec["cloud_tenants"]:
-            t["state"] = state
-            t["projects"][0]["networks"] = []
-        with open(spec_path, "w", encoding="utf-8") as f:
-            yaml.safe_dump(spec, f)
-        run_playbook(env, "tenant.yml", cloud_spec=spec_path, cloud_credentials_dir=creds)
     api.pools.put(poolid=TEMPLATES_POOL, vms=str(TEMPLATE), delete=1)
+    for t in spec["cloud_tenants"]:
+        t["state"] = "absent"  # the role removes its networks, its Proxmox tenant and the tenant
+    with open(spec_path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(spec, f)
+    gone = run_playbook(env, "tenant.yml", cloud_spec=spec_path, cloud_credentials_dir=creds)
+    assert gone.returncode == 0, out(gone)
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +236,14 @@ def test_vm_create_then_vm_destroy_job_templates(cloud, rendered, pve_control):
             {"cloud_request_tenant": "{b}"},
             "refused: cloud_request_tenant {b}: the API token ic-{a}@pve!ironcloud is tenant {a}'s",
         ),
-        ({"cloud_request_size": "huge"}, "cloud_request_size: huge is not a size tenant {a} may use (one of small)"),
+        (
+            {"cloud_request_size": "giant"},
+            "cloud_request_size: giant is not a size tenant {a} may use (one of huge, small)",
+        ),
+        (
+            {"cloud_request_size": "huge"},
+            "cloud_request_size: huge does not fit what remains of tenant {a}'s quota: cores 8 needed, 4 left",
+        ),
         ({"cloud_request_network": "web/other"}, "cloud_request_network: web/other is not a network of tenant {a}"),
         ({"cloud_request_image": "debian-12"}, "cloud_request_image: debian-12 is not an image tenant {a} may use"),
         ({"cloud_request_vm": "Bad_Name"}, 'cloud_request_vm: "Bad_Name" is not a VM name'),
