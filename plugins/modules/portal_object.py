@@ -28,10 +28,13 @@ attributes:
     description: As the awx.awx module (it reports changed without changing anything).
   diff_mode:
     support: none
+    description: The awx.awx modules show no diff.
   platform:
+    support: full
+    description: Runs on the controller.
     platforms: all
 author:
-  - ironcloud.stack contributors
+  - ironcloud.stack maintainers (@ironcloud)
 """
 
 EXAMPLES = r"""

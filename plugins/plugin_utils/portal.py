@@ -258,7 +258,7 @@ def surveys(tenant: str, c: Mapping[str, Any], today: datetime.date) -> dict[str
 def _closed_months(today: datetime.date, count: int) -> list[str]:
     year, month = today.year, today.month
     out = []
-    for _ in range(count):
+    for _month in range(count):
         month -= 1
         if month == 0:
             year, month = year - 1, 12
