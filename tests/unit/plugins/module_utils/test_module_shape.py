@@ -135,6 +135,10 @@ def test_every_module_uses_run_module_and_builds_no_ansible_module_itself():
     for path in modules:
         with open(path, encoding="utf-8") as f:
             code = f.read()
+        action = os.path.join(root, "plugins", "action", os.path.basename(path))
+        if os.path.exists(action):  # the documentation of an action plugin (portal_object): no code of its own
+            assert "import" not in code.replace("from __future__ import annotations", ""), path
+            continue
         assert "run_module(" in code, path
         assert "AnsibleModule(" not in code and "missing_required_lib" not in code, path
 
