@@ -278,8 +278,28 @@ def unplug_commands(node: str | None, vmid: int) -> list[Command]:
     return [(["podman", "rm", "-f", "-t", "0", name], None, False)] + stop_commands(node, vmid)[1:]
 
 
+# What QEMU does at the end of a live migration (announce-self): broadcast RARP frames from the NIC's MAC, so the
+# switches learn its new place at once (the guest itself sends nothing it would not send anyway).
+ANNOUNCE = (
+    "import socket, sys, time\n"
+    "mac = bytes.fromhex(sys.argv[1].replace(':', ''))\n"
+    "frame = b'\\xff' * 6 + mac + b'\\x80\\x35' + bytes.fromhex('0001080006040003') + mac + bytes(4) + mac + bytes(4)\n"
+    "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+    "s.bind(('eth0', 0))\n"
+    "for delay in (0, 0.05, 0.15):\n"
+    "    time.sleep(delay)\n"
+    "    s.send(frame.ljust(60, bytes(1)))\n"
+)
+
+
+def announce_command(guest: Guest) -> Command:
+    """RARP announcements from the guest's eth0 (run in its netns on the machine), as QEMU sends after a migration."""
+    return (["ip", "netns", "exec", guest.netns, "python3", "-c", ANNOUNCE, guest.mac_address], None, False)
+
+
 def move_commands(have: Guest, want: Guest, owner: str) -> list[Command]:
-    """A live migration: only the tap moves from have.node's container into want.node's, onto its bridge."""
+    """A live migration: only the tap moves from have.node's container into want.node's, onto its bridge; then
+    the NIC announces itself there, as QEMU's does."""
     return [
         (["podman", "exec", have.node, "ovs-vsctl", "--timeout=10", "--if-exists", "del-port", have.tap], None, False),
         (
@@ -524,7 +544,7 @@ class GuestsMixin:
                     if await _container_exists_async(have.node):
                         await _run_async(move_commands(have, want, self.guest_owner))
                     else:  # the source node's container is gone, and the tap with it: a new veth into the guest
-                        await _run_async(veth_commands(want, self.guest_owner))
+                        await _run_async(veth_commands(want, self.guest_owner) + [announce_command(want)])
                     plugged[vm.vmid] = want
                 elif want is not None and have is not None and _same_nic(want, have) and want.node == have.node:
                     action = "retag"
