@@ -11,8 +11,9 @@ Two tenants with two projects each, every project network with two guests on dif
   its ports go;
 - a VM started through the lab's Proxmox API after the overlay run, then migrated, reaches its project at once.
 
-The guests of the first tests are plugged directly with tests/lab/pve/guests.py (the commands the lab's Proxmox
-API runs when a VM starts); the last test goes through the API.
+The guests of the first tests are started directly with tests/lab/pve/guests.py (the commands the lab's Proxmox
+API runs when a VM starts: guest systems whose cloud-init sets the address); the last test goes through the API.
+Pings run inside the guests.
 """
 
 from __future__ import annotations
@@ -64,13 +65,16 @@ def podman_exec(node: str, *argv: str, timeout: float = 60) -> subprocess.Comple
     return subprocess.run(["podman", "exec", node, *argv], capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def in_guest(vmid: int, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        lab_guests.exec_argv(vmid, *argv), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def ping(node: str, vmid: int, target: str, size: int = 56, count: int = 1, wait: str = "1") -> bool:
-    result = podman_exec(
-        node,
-        "ip",
-        "netns",
-        "exec",
-        "vm%d" % vmid,
+    """A ping from inside the guest of vmid (node: where it runs; kept for the callers' readability)."""
+    result = in_guest(
+        vmid,
         "ping",
         "-n",
         "-q",
@@ -132,8 +136,11 @@ def plug_all() -> None:
                 address=address(vmid) + "/24",
                 mac="02:77:00:00:00:%02x" % mac_suffix,
                 mtu=TENANT_MTU,
-            )
+            ),
+            wait=False,
         )
+    for vmid in GUESTS:  # booted together: cloud-init sets each address
+        assert lab_guests.wait_booted(vmid) == "done", vmid
 
 
 def unplug_all() -> None:
@@ -189,13 +196,13 @@ def test_tenant_mtu_passes_one_byte_more_fails(overlay):
     assert not ping("pve1", 9101, address(9102), size=1423)  # refused by the guest (MTU 1450)
     # With the guests' MTU at 1500 the 1451-byte packet leaves the guest and dies at the underlay.
     for vmid in (9101, 9102):
-        podman_exec(GUESTS[vmid][1], "ip", "-n", "vm%d" % vmid, "link", "set", "dev", "eth0", "mtu", "1500")
+        in_guest(vmid, "ip", "link", "set", "dev", "eth0", "mtu", "1500")
     try:
         assert ping("pve1", 9101, address(9102), size=1422)
         assert not ping("pve1", 9101, address(9102), size=1423, count=2)
     finally:
         for vmid in (9101, 9102):
-            podman_exec(GUESTS[vmid][1], "ip", "-n", "vm%d" % vmid, "link", "set", "dev", "eth0", "mtu", "1450")
+            in_guest(vmid, "ip", "link", "set", "dev", "eth0", "mtu", "1450")
 
 
 def test_broadcast_in_three_node_mesh_is_bounded(overlay):
@@ -222,7 +229,7 @@ def test_broadcast_in_three_node_mesh_is_bounded(overlay):
         captures[node] = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     time.sleep(2.5)  # tcpdump listening
     # one broadcast frame from vm9101 on pve1 (a broadcast ping; guests ignore broadcast echo requests)
-    podman_exec("pve1", "ip", "netns", "exec", "vm9101", "ping", "-b", "-c", "1", "-W", "1", "10.77.0.255")
+    in_guest(9101, "ping", "-b", "-c", "1", "-W", "1", "10.77.0.255")
     counts = {}
     for node, proc in captures.items():
         out, _ignored = proc.communicate(timeout=30)
@@ -337,18 +344,21 @@ def test_vm_started_later_and_migrated_reaches_its_project_at_once(overlay, pve_
     )
     try:
         _wait(api, "pve2", upid)
-        # no rerun of the overlay: the guest is on br-int with its tag, and reachable at once
+        assert lab_guests.wait_booted(vmid) == "done"
+        # no rerun of the overlay: the guest is on br-int with its tag, and reachable once booted
         assert ping_soon("pve1", 9101, "10.77.0.90"), "a VM started after the overlay run is not reachable"
         assert not ping("pve1", 9103, "10.77.0.90", count=2), "another project reaches the VM"
         upid = api.nodes("pve2").qemu(vmid).migrate.post(target="pve3", online=1)
         _wait(api, "pve2", upid)
-        assert podman_exec("pve3", "ip", "netns", "pids", "vm%d" % vmid).returncode == 0
-        assert podman_exec("pve2", "ip", "netns", "pids", "vm%d" % vmid).returncode != 0
-        podman_exec("pve1", "ip", "-n", "vm9101", "neigh", "flush", "all")
+        tap = "tap%di0" % vmid
+        assert tap in podman_exec("pve3", "ovs-vsctl", "list-ports", "br-int").stdout.split()
+        assert tap not in podman_exec("pve2", "ovs-vsctl", "list-ports", "br-int").stdout.split()
+        in_guest(9101, "ip", "neigh", "flush", "all")
         assert ping_soon("pve1", 9101, "10.77.0.90"), "the migrated VM is not reachable"
         upid = api.nodes("pve3").qemu(vmid).status.stop.post()
         _wait(api, "pve3", upid)
-        assert podman_exec("pve3", "ip", "netns", "pids", "vm%d" % vmid).returncode != 0, "stop left the guest"
+        assert tap not in podman_exec("pve3", "ovs-vsctl", "list-ports", "br-int").stdout.split(), "stop left the tap"
+        assert not ping("pve1", 9101, "10.77.0.90", count=2), "stop left the guest answering"
     finally:
         for node in ("pve1", "pve2", "pve3"):
             for vm in api.nodes(node).qemu.get():

@@ -36,9 +36,13 @@ from .base import ROOT, Lab, Layer, run, write_private
 
 IMAGE = "localhost/ironcloud-hypervisor:bookworm"
 BASE_IMAGE = "localhost/ironcloud-hypervisor-base:bookworm"
+# The stand-in guest systems of the lab's Proxmox API (tests/lab/pve/guests.py): the same cached rootfs plus
+# tests/lab/guest/Containerfile (systemd, sshd, cloud-init).
+GUEST_IMAGE = "localhost/ironcloud-guest:bookworm"
 SUITE = "bookworm"
 INCLUDE = ("python3", "iproute2", "iputils-ping", "procps", "sudo")
 CONTEXT = os.path.join(ROOT, "tests", "lab", "hosts")
+GUEST_CONTEXT = os.path.join(ROOT, "tests", "lab", "guest")
 CACHE_DIR = os.environ.get("IRONCLOUD_LAB_CACHE", "/var/cache/ironcloud-lab")
 APT_DIR = "/etc/apt"
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
@@ -196,14 +200,14 @@ def build_rootfs(tarball: str, mirror: str, sources: str, settings: str) -> None
             os.unlink(tarball + ".tmp")
 
 
-def context_hash(tarball: str) -> str:
-    """A hash of everything the image is built from: the rootfs inputs and the files in tests/lab/hosts."""
+def context_hash(tarball: str, context: str = CONTEXT) -> str:
+    """A hash of everything an image is built from: the rootfs inputs and the files in its context directory."""
     digest = hashlib.sha256(os.path.basename(tarball).encode())
-    for base, dirs, files in sorted(os.walk(CONTEXT)):
+    for base, dirs, files in sorted(os.walk(context)):
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(base, name)
-            digest.update(os.path.relpath(path, CONTEXT).encode() + b"\0")
+            digest.update(os.path.relpath(path, context).encode() + b"\0")
             with open(path, "rb") as f:
                 digest.update(f.read())
     return digest.hexdigest()[:16]
@@ -233,14 +237,24 @@ class CacheLock:
 
 def ensure_image() -> str:
     """Build localhost/ironcloud-hypervisor:bookworm unless podman already has it for the same inputs."""
+    return _ensure_layered(IMAGE, CONTEXT)
+
+
+def ensure_guest_image() -> str:
+    """Build localhost/ironcloud-guest:bookworm (the lab's guest systems) unless podman has it for the same inputs."""
+    return _ensure_layered(GUEST_IMAGE, GUEST_CONTEXT)
+
+
+def _ensure_layered(image: str, context: str) -> str:
+    """Build image from context/Containerfile on the cached rootfs, unless it carries the same inputs' hash."""
     mirror, sources = debian_mirror()
     tarball = rootfs_tarball(sources)
-    wanted = context_hash(tarball)
-    if image_label(IMAGE, CONTEXT_LABEL) == wanted:
-        return IMAGE
+    wanted = context_hash(tarball, context)
+    if image_label(image, CONTEXT_LABEL) == wanted:
+        return image
     with CacheLock():
-        if image_label(IMAGE, CONTEXT_LABEL) == wanted:
-            return IMAGE
+        if image_label(image, CONTEXT_LABEL) == wanted:
+            return image
         if image_label(BASE_IMAGE, CONTEXT_LABEL) != os.path.basename(tarball):
             if not os.path.exists(tarball):
                 print(f"lab: hosts: debootstrap {SUITE} from {mirror} (cached in {CACHE_DIR})", flush=True)
@@ -254,8 +268,8 @@ def ensure_image() -> str:
                 tarball,
                 BASE_IMAGE,
             )
-        print(f"lab: hosts: podman build {IMAGE}", flush=True)
-        old = image_id(IMAGE)
+        print(f"lab: hosts: podman build {image}", flush=True)
+        old = image_id(image)
         podman(
             "build",
             "-q",
@@ -264,14 +278,14 @@ def ensure_image() -> str:
             "--label",
             f"{CONTEXT_LABEL}={wanted}",
             "-t",
-            IMAGE,
+            image,
             "-f",
-            os.path.join(CONTEXT, "Containerfile"),
-            CONTEXT,
+            os.path.join(context, "Containerfile"),
+            context,
         )
-        if old and old != image_id(IMAGE):
+        if old and old != image_id(image):
             podman("image", "rm", old, check=False)  # the outdated build, unless a container still uses it
-    return IMAGE
+    return image
 
 
 def image_id(image: str) -> str:
@@ -480,6 +494,7 @@ class Hosts(Layer):
             state.save()
         plan = node_plan(lab)
         ensure_image()
+        ensure_guest_image()
         for net in nets.values():
             ensure_network(net["name"], net["subnet"], net["mtu"], names)
         hosts = dict(plan, **state.extra)
@@ -504,7 +519,13 @@ class Hosts(Layer):
     def status(self, lab: Lab) -> dict[str, Any]:
         hosts = dict(node_plan(lab), **State(lab).extra)
         down = [name for name in sorted(hosts) if not answers(name)]
-        return {"up": not down, "hosts": ",".join(sorted(hosts)), "down": ",".join(down) or "-", "image": IMAGE}
+        return {
+            "up": not down,
+            "hosts": ",".join(sorted(hosts)),
+            "down": ",".join(down) or "-",
+            "image": IMAGE,
+            "guest_image": GUEST_IMAGE if image_label(GUEST_IMAGE, CONTEXT_LABEL) else "-",
+        }
 
     # ------------------------------------------------------------ extra hosts
 
@@ -580,6 +601,7 @@ class Hosts(Layer):
             inventory=inventory,
             hosts=sorted(hosts),
             image=IMAGE,
+            guest_image=GUEST_IMAGE,
             networks={role: dict(net) for role, net in nets.items()},
             underlay={name: facts["underlay_ip"] for name, facts in host_vars.items()},
         )
