@@ -306,28 +306,23 @@ failure:
   type: dict
 """
 
-from typing import Any
-
-from ansible_collections.ironcloud.stack.plugins.module_utils._cloud.vm_flow import ensure_vm
-from ansible_collections.ironcloud.stack.plugins.module_utils._module import ModuleContext, run_module
-from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX, ProxmoxClient
+from ansible_collections.ironcloud.stack.plugins.module_utils._cloud.vm_flow import ensure_vm, placement_reader
+from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
+from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.ipam import NETADDR
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import STATE_STORE
 
 
-def logic(ctx: ModuleContext) -> dict[str, Any]:
-    placement = None
-    token = ctx.params.get("placement_api_token_id")
-    if token:
-        params = dict(ctx.params, api_token_id=token, api_token_secret=ctx.params["placement_api_token_secret"])
-        params.update(api_user=None, api_password=None)
-        placement = lambda: ProxmoxClient(params).resources()  # noqa: E731 - made only when placement runs
-    return ensure_vm(ctx.client(STATE_STORE), ctx.client(PROXMOX), ctx.params, ctx.check_mode, ctx.started, placement)
-
-
 def main() -> None:
     run_module(
-        logic=logic,
+        logic=lambda ctx: ensure_vm(
+            ctx.client(STATE_STORE),
+            ctx.client(PROXMOX),
+            ctx.params,
+            ctx.check_mode,
+            ctx.started,
+            placement_reader(ctx.params),
+        ),
         layers=[STATE_STORE, PROXMOX],
         requirements=[NETADDR],
         argument_spec=dict(

@@ -711,3 +711,14 @@ def ensure_vm(
 ) -> dict[str, Any]:
     """cloud_vm's logic (see the top of this file)."""
     return VmFlow(store, api, params, check_mode, now, placement).run()
+
+
+def placement_reader(params: Mapping[str, Any]) -> Callable[[], Resources] | None:
+    """What placement reads /cluster/resources with when placement_api_token_id is given: a client of its own
+    (made only when placement runs), the rest of the connection options as the module's."""
+    token = params.get("placement_api_token_id")
+    if not token:
+        return None
+    placement = dict(params, api_token_id=token, api_token_secret=params.get("placement_api_token_secret"))
+    placement.update(api_user=None, api_password=None)
+    return lambda: ProxmoxClient(placement).resources()
