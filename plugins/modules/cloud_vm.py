@@ -96,7 +96,6 @@ options:
     description: Public keys for the cloud-init user (OpenSSH format, one per item or one per line).
     type: list
     elements: str
-    no_log: false
   state:
     description:
       - V(present) the VM exists; a new VM is started, an existing one keeps its power state (unless its create was
@@ -181,7 +180,7 @@ EXAMPLES = r"""
     network: front
     ciuser: debian
     sshkeys:
-      - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0 admin@example.com"
+      - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEd6oIzAn0MDzBaUsfuN0T5sAJ/1zHj+sftgnMYYq8dW admin@example.com"
   register: web1
 
 - name: How to log in

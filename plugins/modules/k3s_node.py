@@ -50,11 +50,23 @@ options:
     type: dict
   taints:
     description:
-      - Taints to have, each with C(key), C(effect) (C(NoSchedule), C(PreferNoSchedule), C(NoExecute)) and an
-        optional C(value). A taint with the same key and effect is replaced. Taints under C(node.kubernetes.io/)
+      - Taints to have. A taint with the same key and effect is replaced. Taints under C(node.kubernetes.io/)
         belong to Kubernetes and are refused here.
     type: list
     elements: dict
+    suboptions:
+      key:
+        description: The taint's key.
+        type: str
+        required: true
+      value:
+        description: The taint's value.
+        type: str
+      effect:
+        description: What the taint does to pods that do not tolerate it.
+        type: str
+        required: true
+        choices: [NoSchedule, PreferNoSchedule, NoExecute]
   purge_taints:
     description: Remove the node's other taints (never the C(node.kubernetes.io/) ones), so it has exactly O(taints).
     type: bool

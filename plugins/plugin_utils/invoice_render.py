@@ -118,7 +118,7 @@ def to_csv(value: Any) -> str:
 def money(amount: Any, currency: str) -> str:
     value = Decimal(str(amount))
     sign = "-" if value < 0 else ""
-    whole, _, frac = format(abs(value), "f").partition(".")
+    whole, point, frac = format(abs(value), "f").partition(".")
     grouped = f"{int(whole):,}".replace(",", "\u202f")
     return "%s%s%s %s" % (sign, grouped, "." + frac if frac else "", currency)
 
@@ -144,11 +144,18 @@ def _daily_chart(daily: Sequence[Mapping[str, Any]], currency: str) -> str:
             % (left - 6, y + 4, html.escape("%.2f" % (scale * (4 - i) / 4)))
         )
     for i, (day, value) in enumerate(zip(daily, values, strict=True)):
-        bar = plot_h * max(value, 0.0) / scale
+        bar_height = plot_h * max(value, 0.0) / scale
         x = left + i * slot + slot * 0.15
         parts.append(
             '<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="2" fill="#2563eb"><title>%s: %s</title></rect>'
-            % (x, top + plot_h - bar, slot * 0.7, bar, html.escape(day["date"]), html.escape(money(value, currency)))
+            % (
+                x,
+                top + plot_h - bar_height,
+                slot * 0.7,
+                bar_height,
+                html.escape(day["date"]),
+                html.escape(money(value, currency)),
+            )
         )
         if i % 5 == 0 or i == n - 1:
             parts.append(
@@ -168,7 +175,7 @@ def _project_chart(rows: Sequence[tuple[str, Decimal]], currency: str) -> str:
     """Horizontal bars of the cost per project."""
     width, label_w, bar_w, row_h = 1000, 180, 620, 30
     height = 10 + row_h * max(1, len(rows))
-    peak = max([float(v) for _, v in rows] + [0.0]) or 1.0
+    peak = max([float(v) for label, v in rows] + [0.0]) or 1.0
     parts = [
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
         'aria-label="Cost per project">' % (width, height)

@@ -114,7 +114,7 @@ def test_billing_writes_one_invoice_per_tenant(ansible_playbook: Any, tmp_path: 
     a = json.loads((out / period / "h7bill-a.json").read_text())
     assert (a["tenant"], a["period"], a["currency"], a["closed"]) == ("h7bill-a", period, "EUR", True)
     assert [(x["item"], Decimal(x["amount"])) for x in a["lines"]] == expected
-    assert Decimal(a["total"]) == sum(v for _, v in expected)
+    assert Decimal(a["total"]) == sum(v for item, v in expected)
     assert {x["vm"] for x in a["lines"] if x["item"] != "tenant_fee"} == {"web1"}
     b = json.loads((out / period / "h7bill-b.json").read_text())
     assert b["total"] == "10.00" and [x["item"] for x in b["lines"]] == ["tenant_fee"]

@@ -299,8 +299,8 @@ def test_drain_refuse_drain_with_parallel_reservations_and_move_back(cloud, ansi
         assert time.monotonic() < deadline and drain.poll() is None, "the drain never put the node in maintenance"
         time.sleep(0.2)
     parallel = reservation_loop(cloud, lab_env, 10)
-    drained_out, _ = drain.communicate(timeout=600)
-    parallel_out, _ = parallel.communicate(timeout=600)
+    drained_out, drained_err = drain.communicate(timeout=600)
+    parallel_out, parallel_err = parallel.communicate(timeout=600)
     assert drain.returncode == 0, drained_out[-4000:]
     assert parallel.returncode == 0, parallel_out[-4000:]
     assert "4 move(s) planned" in drained_out

@@ -164,7 +164,7 @@ def validate_node_params(params: Mapping[str, Any]) -> None:
     if params.get("state") == "absent" and (params.get("labels") or params.get("taints")):
         raise ValidationError("labels, taints: not used with state=absent")
     for key, value in (params.get("labels") or {}).items():
-        prefix, _, label = str(key).rpartition("/")
+        prefix, slash, label = str(key).rpartition("/")
         if not _LABEL_NAME.match(label) or (prefix and not _LABEL_PREFIX.match(prefix)):
             raise ValidationError("labels: %r is not a label key ([prefix/]name, name up to 63 characters)" % key)
         if value is not None and not _LABEL_VALUE.match(str(value)):

@@ -392,7 +392,7 @@ def invoices_from_store(
     store: Store = store_of() if callable(store_of) else store_of
 
     def work(tx: Tx) -> tuple[list[dict[str, Any]], list[str]]:
-        _, end = period_bounds(period)
+        end = period_bounds(period)[1]
         rows = ledger.read(tx, tenant, until=float(end))
         names = [r["name"] for r in tx.all("SELECT name FROM tenants")]
         return rows, names

@@ -34,9 +34,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.providers
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 
 
-def view(row: Mapping[str, Any] | None, router: str | None = None) -> dict[str, Any] | None:
-    if row is None:
-        return None
+def view(row: Mapping[str, Any], router: str | None = None) -> dict[str, Any]:
     return {
         "address": row["address"],
         "provider": row["provider"],
@@ -134,8 +132,7 @@ def ensure_floating_ip(store: Store, params: Mapping[str, Any], check_mode: bool
             row = tx.one("SELECT * FROM floating_ips WHERE provider = ? AND addr_int = ?", (provider_name, address))
             if row is not None and (row["tenant"], row["project"]) != (tenant, project):
                 raise foreign(row)
-        elif state == "present":
-            assert target is not None
+        elif target is not None:
             row = tx.one(
                 "SELECT * FROM floating_ips WHERE tenant = ? AND project = ? AND network = ? AND fixed_address = ?",
                 (tenant, project, target["network"], target["fixed_address"]),
@@ -151,7 +148,7 @@ def ensure_floating_ip(store: Store, params: Mapping[str, Any], check_mode: bool
                 args.append(ipam.to_str(fixed))
             rows = tx.all("SELECT * FROM floating_ips WHERE " + where + " ORDER BY addr_int", args)
             row = rows[0] if rows else None
-        before = view(row, None)
+        before = None if row is None else view(row, None)
         if state == "absent":
             if row is None:
                 return {"changed": False, "floating_ip": None, "diff": Diff().as_dict(), "msg": "no such floating IP"}
@@ -192,8 +189,7 @@ def ensure_floating_ip(store: Store, params: Mapping[str, Any], check_mode: bool
                 "created) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, ?)",
                 (provider_name, ipam.to_str(value), value, tenant, project, now),
             )
-            row = tx.one("SELECT * FROM floating_ips WHERE provider = ? AND addr_int = ?", (provider_name, value))
-            assert row is not None
+            row = tx.written("SELECT * FROM floating_ips WHERE provider = ? AND addr_int = ?", (provider_name, value))
         want = target or {"vm": None, "network": None, "fixed_address": None}
         if (row["vm"], row["network"], row["fixed_address"]) != (want["vm"], want["network"], want["fixed_address"]):
             tx.execute(
@@ -202,7 +198,6 @@ def ensure_floating_ip(store: Store, params: Mapping[str, Any], check_mode: bool
             )
             row = dict(row, **want)
         after = view(row, router["name"] if router else None)
-        assert after is not None
         diff = Diff()
         for field in ("address", "vm", "network", "fixed_address"):
             diff.compare(field, None if created or before is None else before[field], after[field])

@@ -217,8 +217,7 @@ def ensure_router(store: Store, params: Mapping[str, Any], check_mode: bool, now
             tx.execute(
                 "INSERT INTO router_networks (tenant, project, router, network) VALUES (?, ?, ?, ?)", key + (network,)
             )
-        row = tx.one("SELECT * FROM routers WHERE tenant = ? AND project = ? AND name = ?", key)
-        assert row is not None
+        row = tx.written("SELECT * FROM routers WHERE tenant = ? AND project = ? AND name = ?", key)
         after = view(tx, row)
         diff = Diff()
         old, new = summary(before), summary(after)

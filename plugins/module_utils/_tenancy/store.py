@@ -309,6 +309,13 @@ class Tx:
         row = self.cursor.fetchone()
         return dict(row) if row is not None else None
 
+    def written(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
+        """The one row a statement of this transaction just wrote (a StoreError if it is not there)."""
+        row = self.one(sql, params)
+        if row is None:
+            raise StoreError("the state store lost a row this transaction wrote: %s" % sql)
+        return row
+
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.one(sql, params)
         return None if row is None else next(iter(row.values()))

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: ironcloud.stack contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Build the lab's stand-in k3s (NOT K3s) for a given K3s version: a copy of k3s_standin.py with VERSION replaced.
@@ -6,6 +5,8 @@
     python3 tests/lab/k3s/build.py v1.32.1+k3s1 OUT/k3s
 
 This is how the lab gets "a newer K3s" for upgrade tests: the binary differs (its checksum too), as a real one would.
+The output starts with the interpreter line that makes it a program (`/usr/local/bin/k3s` in a guest); the source
+has none, so it is never mistaken for a program of the repository.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def build(version: str, out: str) -> str:
         raise SystemExit("k3s_standin.py: expected one VERSION line")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
-        f.write(new)
+        f.write("#!/usr/bin/python3\n" + new)
     os.chmod(out, 0o755)
     return out
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: ironcloud.stack contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """STAND-IN for K3s, for the ironcloud.stack lab only. This is NOT K3s and runs no containers.
@@ -134,7 +133,7 @@ def parse_taint(text: str) -> dict[str, str]:
     kv, effect = text.rsplit(":", 1)
     if effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
         raise Fatal("invalid taint effect %r in %r" % (effect, text))
-    key, _, value = kv.partition("=")
+    key, eq, value = kv.partition("=")
     taint = {"key": key, "effect": effect}
     if value:
         taint["value"] = value
@@ -607,7 +606,7 @@ def _crypto() -> Any:
 
 
 def make_ca(common_name: str) -> tuple[bytes, bytes]:
-    x509, hashes, serialization, ec, NameOID, _ = _crypto()
+    x509, hashes, serialization, ec, NameOID, unused_x509_oid = _crypto()
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "%s@%d" % (common_name, int(time.time())))])
     start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
@@ -827,10 +826,10 @@ class Cluster:
 
     # -- nodes
     def raw_nodes(self) -> list[tuple[dict[str, Any], int]]:
-        return [(json.loads(v), rev) for _, v, rev in self.etcd.prefix(self.NODES)]
+        return [(json.loads(v), rev) for key, v, rev in self.etcd.prefix(self.NODES)]
 
     def leases(self) -> dict[str, dict[str, Any]]:
-        return {k[len(self.LEASES) :]: json.loads(v) for k, v, _ in self.etcd.prefix(self.LEASES)}
+        return {k[len(self.LEASES) :]: json.loads(v) for k, v, rev in self.etcd.prefix(self.LEASES)}
 
     def nodes(self) -> list[dict[str, Any]]:
         leases = self.leases()
@@ -841,7 +840,7 @@ class Cluster:
         raw, rev = self.etcd.get(self.NODES + name)
         if raw is None:
             return None, 0
-        lease_raw, _ = self.etcd.get(self.LEASES + name)
+        lease_raw, lease_rev = self.etcd.get(self.LEASES + name)
         lease = json.loads(lease_raw) if lease_raw else None
         return self.render_node(json.loads(raw), rev, lease, self.etcd.members()), rev
 
@@ -958,7 +957,7 @@ class Cluster:
 
     # -- pods and budgets
     def raw_pods(self) -> list[tuple[dict[str, Any], int]]:
-        return [(json.loads(v), rev) for _, v, rev in self.etcd.prefix(self.PODS)]
+        return [(json.loads(v), rev) for key, v, rev in self.etcd.prefix(self.PODS)]
 
     def pods(self, nodes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         nodes = self.nodes() if nodes is None else nodes
@@ -991,7 +990,7 @@ class Cluster:
         self.etcd.delete(self.PODS + "%s/%s" % (namespace, name))
 
     def pdbs(self, pods: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        raw = [(json.loads(v), rev) for _, v, rev in self.etcd.prefix(self.PDBS)]
+        raw = [(json.loads(v), rev) for key, v, rev in self.etcd.prefix(self.PDBS)]
         pods = self.pods() if pods is None and raw else (pods or [])
         out = []
         for pdb, rev in raw:
@@ -1029,7 +1028,7 @@ class Cluster:
         if not nodes:
             return ""
         counts = {node_name(n): 0 for n in nodes}
-        for pod, _ in self.raw_pods():
+        for pod, _rev in self.raw_pods():
             name = pod["spec"].get("nodeName")
             if name in counts:
                 counts[name] += 1
@@ -1132,7 +1131,7 @@ class Server:
             token = self.read(self.s["token-file"]).decode().strip()
         if not token:
             return None, ""
-        ca, _, secret = parse_token(token)
+        ca, role, secret = parse_token(token)
         return ca, secret
 
     # -- etcd process
@@ -1238,7 +1237,7 @@ class Server:
                     raise Fatal("starting kubernetes: preparing server: %s" % e) from e
                 log("info", "Waiting for etcd to have quorum: %s" % e)
                 time.sleep(2)
-        mine = [v for k, v, _ in blobs if k == bootstrap_key(secret)]
+        mine = [v for k, v, rev in blobs if k == bootstrap_key(secret)]
         if not mine:
             if blobs:
                 raise Fatal("starting kubernetes: preparing server: %s" % ERR_TOKEN_MISMATCH)
@@ -1520,7 +1519,7 @@ def register_with_retry(
 ) -> None:
     while not stopping.is_set():
         try:
-            existing, _ = cluster.etcd.get(Cluster.NODES + name)
+            existing, rev = cluster.etcd.get(Cluster.NODES + name)
             if existing is None and cluster.register_node(name, labels, taints, annotations):
                 log("info", "Registered node %s" % name)
                 if agent:
@@ -1589,7 +1588,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not auth.startswith("Basic "):
             return ""
         try:
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            user, colon, password = base64.b64decode(auth[6:]).decode().partition(":")
         except ValueError:
             return ""
         if user == "server" and hmac.compare_digest(password, self.k3s.secret):
@@ -1676,7 +1675,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def agent_heartbeat(self, body: Mapping[str, Any]) -> None:
         cluster = self.k3s.cluster
         name = str(body["name"])
-        existing, _ = cluster.etcd.get(Cluster.NODES + name)
+        existing, rev = cluster.etcd.get(Cluster.NODES + name)
         if existing is None:
             labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                       "node.kubernetes.io/instance-type": "k3s"}  # fmt: skip
@@ -1771,7 +1770,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not cluster.write_node(patched, rev):
                 self.status(409, "Conflict", CONFLICT % name)
                 return
-            fresh, _ = cluster.node(name)
+            fresh, rev = cluster.node(name)
             self.send(200, fresh)
         elif method == "DELETE":
             self.delete_node(node)
@@ -1789,7 +1788,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     log("info", "Removing etcd member %s of deleted node %s" % (member_name, name))
                     cluster.etcd.member_remove(m["ID"])
         cluster.delete_node(name)
-        for pod, _ in cluster.raw_pods():
+        for pod, _rev in cluster.raw_pods():
             if pod["spec"].get("nodeName") == name:
                 cluster.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
         self.status(200, "", "node %s deleted" % name, name=name, kind="nodes")
@@ -1894,7 +1893,7 @@ class Agent:
             raise Fatal("--server is required")
         if not token:
             raise Fatal("--token is required")
-        ca_want, _, secret = parse_token(token)
+        ca_want, role, secret = parse_token(token)
         helper = Server({"data-dir": self.data_dir})
         ca = helper.fetch_cacerts(url, ca_want)
         agent_dir = os.path.join(self.data_dir, "agent")
@@ -2006,7 +2005,11 @@ def cmd_etcd_snapshot(args: argparse.Namespace, settings: Mapping[str, Any]) -> 
         env = dict(os.environ, ETCDCTL_API="3")
         endpoint = "http://%s:%d" % (node_ip, ETCD_CLIENT_PORT)
         proc = subprocess.run(
-            ["etcdctl", "--endpoints", endpoint, "snapshot", "save", path], env=env, capture_output=True, text=True
+            ["etcdctl", "--endpoints", endpoint, "snapshot", "save", path],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             log("fatal", "etcd-snapshot save: %s" % (proc.stderr.strip() or proc.stdout.strip()))

@@ -31,7 +31,7 @@ PYTHON = "/usr/bin/python3"
 
 def free_prefix() -> str:
     """A 127.A.B prefix whose .1 address has 6443 and 2379 free (tests running at once pick different ones)."""
-    for _ in range(50):
+    for _attempt in range(50):
         prefix = "127.%d.%d" % (random.randint(100, 250), random.randint(1, 250))
         ok = True
         for port in (6443, 2379, 2380):
