@@ -168,6 +168,11 @@ def vm_dns_name(vm: str, project: str, tenant: str, domain: str) -> str:
     return ".".join(parts)
 
 
+def tenant_ssh_key(tenant: str) -> str:
+    """The file name of a tenant's SSH key pair in its credentials directory (the public key: the same + .pub)."""
+    return "%s_ed25519" % check_name("tenant", tenant)
+
+
 def tenant_names(tenant: str, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str, str]:
     """Every name derived from a tenant (validated first)."""
     check_name("tenant", tenant)
@@ -184,6 +189,7 @@ def tenant_names(tenant: str, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str,
         "ceph_client": ceph_client(tenant),
         "rbd_storage": rbd_storage(tenant),
         "inventory_group": tenant_group(tenant),
+        "ssh_key": tenant_ssh_key(tenant),
     }
 
 

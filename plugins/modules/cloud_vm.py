@@ -96,6 +96,37 @@ options:
     description: Public keys for the cloud-init user (OpenSSH format, one per item or one per line).
     type: list
     elements: str
+  ssh_key_file:
+    description:
+      - Without O(sshkeys), the private key file of the key pair to log in with; its public key (the same path with
+        C(.pub)) becomes the VM's O(sshkeys). The private key is never read; its path is returned as
+        C(vm.ssh_key_file).
+      - Ignored when O(sshkeys) is given (then C(vm.ssh_key_file) is null).
+    type: path
+  credentials_dir:
+    description:
+      - Without O(sshkeys) and O(ssh_key_file), the tenant's key pair in this directory (the tenant role makes it
+        once per tenant, file C(<tenant>_ed25519) and C(.pub), mode 0600) is used as with O(ssh_key_file).
+    type: path
+  floating_ip:
+    description:
+      - V(true) - the VM has a floating IP (allocated from the provider network's pool and associated with its
+        address, as M(ironcloud.stack.cloud_floating_ip) does; needs a router of the project with an external
+        address on O(network)). Allocated before the clone; a failure later releases it with the rest.
+      - V(false) - any floating IP of the VM is released. Unset - whatever it has is left alone and reported.
+      - V(state=absent) always releases it.
+    type: bool
+  floating_ip_provider:
+    description: The provider network of the floating IP (default the store's default provider, C(external)).
+    type: str
+  dns_domain:
+    description:
+      - The domain of the cloud's names; the VM's name is C(<name>.<project>.<tenant>.<dns_domain>) (what its
+        project's router serves, M(ironcloud.stack.ovs_router) O(ironcloud.stack.ovs_router#module:dns_domain)).
+      - The VM gets the network's gateway (the router) as cloud-init C(nameserver) and
+        C(<project>.<tenant>.<dns_domain>) as C(searchdomain).
+    type: str
+    default: ""
   state:
     description:
       - V(present) the VM exists; a new VM is started, an existing one keeps its power state (unless its create was
@@ -281,13 +312,14 @@ vm:
       elements: str
       sample: ["SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"]
     ssh_key_file:
-      description: The file with the private key to log in with; null (no key pair is made for a tenant yet).
+      description: The file with the private key to log in with (O(ssh_key_file) or the tenant's in
+        O(credentials_dir)); null when the caller gave its own O(sshkeys). Never the key itself.
       type: str
     floating_ip:
-      description: Its floating address; null (not supported yet).
+      description: Its floating IP (the address to reach it from outside), or null.
       type: str
     dns_name:
-      description: Its DNS name; null (not supported yet).
+      description: Its DNS name, C(<name>.<project>.<tenant>[.<dns_domain>]), served by its project's router.
       type: str
 actions:
   description: What was done (or would be in check mode), in order.
@@ -305,7 +337,12 @@ failure:
   type: dict
 """
 
-from ansible_collections.ironcloud.stack.plugins.module_utils._cloud.vm_flow import ensure_vm, placement_reader
+from ansible_collections.ironcloud.stack.plugins.module_utils._cloud.vm_flow import (
+    ensure_vm,
+    placement_reader,
+    read_public_key,
+    resolve_ssh_key,
+)
 from ansible_collections.ironcloud.stack.plugins.module_utils._module import run_module
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import PROXMOX
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.ipam import NETADDR
@@ -317,7 +354,7 @@ def main() -> None:
         logic=lambda ctx: ensure_vm(
             ctx.client(STATE_STORE),
             ctx.client(PROXMOX),
-            ctx.params,
+            resolve_ssh_key(ctx.params, read_public_key),
             ctx.check_mode,
             ctx.started,
             placement_reader(ctx.params),
@@ -339,6 +376,11 @@ def main() -> None:
             anti_affinity=dict(type="list", elements="str", default=[]),
             ciuser=dict(type="str"),
             sshkeys=dict(type="list", elements="str", no_log=False),
+            ssh_key_file=dict(type="path", no_log=False),
+            credentials_dir=dict(type="path"),
+            floating_ip=dict(type="bool"),
+            floating_ip_provider=dict(type="str"),
+            dns_domain=dict(type="str", default=""),
             state=dict(type="str", choices=["present", "started", "stopped", "absent"], default="present"),
             timeout=dict(type="int", default=300),
             pool=dict(type="str"),

@@ -116,6 +116,29 @@ options:
       network:
         description: The network of the fixed address (informational).
         type: str
+  dns:
+    description:
+      - The project's VMs the router serves names for, each C(name) (the VM) and C(address) (on one of the
+        router's networks). The name served is C(<name>.<project>.<tenant>.<dns_domain>).
+      - A dnsmasq in the namespace answers on the networks' gateway addresses (the VMs' nameserver through
+        cloud-init); its files (C(dnsmasq.conf), C(hosts), C(dnsmasq.pid)) are in a directory per router under
+        O(dns_directory). It is restarted only when its files change, when it does not run, or when the
+        router's ports were rebuilt. Empty stops it and removes its directory.
+      - Needs C(dnsmasq) on the node (Debian package C(dnsmasq-base)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name: {description: The VM's name., type: str, required: true}
+      address: {description: Its address on one of the router's networks., type: str, required: true}
+  dns_domain:
+    description: The domain after C(<vm>.<project>.<tenant>); names in it are never forwarded elsewhere.
+    type: str
+    default: ""
+  dns_directory:
+    description: Where each router's dnsmasq keeps its files (a directory per router namespace).
+    type: path
+    default: /run/ironcloud/routers
   checksum_offload:
     description:
       - Leave checksum offload on the namespace's ports as it is. V(false) turns transmit offload off
@@ -175,6 +198,9 @@ router:
     snat:
       description: Whether it does SNAT.
       type: bool
+    dns:
+      description: The names its dnsmasq serves, as a dict of fully qualified name to address.
+      type: dict
 announced:
   description: The addresses announced with a gratuitous ARP.
   returned: always
@@ -205,6 +231,7 @@ def logic(ctx: ModuleContext) -> dict:
         sysctl=module.get_bin_path("sysctl", required=True),
         arping=module.get_bin_path("arping"),
         ethtool=module.get_bin_path("ethtool"),
+        dnsmasq=module.get_bin_path("dnsmasq"),
     )
     return ensure_router(Host(module.run_command, tools, ctx.client(OVS)), ctx.params, ctx.check_mode)
 
@@ -247,6 +274,14 @@ def main() -> None:
                     network=dict(type="str"),
                 ),
             ),
+            dns=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(name=dict(type="str", required=True), address=dict(type="str", required=True)),
+            ),
+            dns_domain=dict(type="str", default=""),
+            dns_directory=dict(type="path", default="/run/ironcloud/routers"),
             checksum_offload=dict(type="bool", default=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
     check_int,
     check_owner,
 )
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.floating_ips import ensure_floating_ip
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import get_network
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import view as network_view
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
@@ -104,6 +106,18 @@ class Spec:
     timeout: int
     ttl: int
     ratios: Mapping[str, Any] = field(default_factory=dict)
+    floating_ip: bool | None = None
+    floating_ip_provider: str | None = None
+    ssh_key_file: str | None = None
+    dns_domain: str = ""
+
+    @property
+    def dns_name(self) -> str:
+        return naming.vm_dns_name(self.name, self.project, self.tenant, self.dns_domain)
+
+    @property
+    def search_domain(self) -> str:
+        return self.dns_name.split(".", 1)[1]
 
     @property
     def label(self) -> str:
@@ -144,6 +158,15 @@ def spec_of(params: Mapping[str, Any]) -> Spec:
     anti = tuple(sorted({str(t).lower() for t in params.get("anti_affinity") or []}))
     pool = params.get("pool")
     vmid_range = params.get("vmid_range")
+    domain = str(params.get("dns_domain") or "").strip(".")
+    if domain and not all(naming.is_name(part) for part in domain.split(".")):
+        raise ValidationError("dns_domain: %r is not a domain of valid names" % domain, option="dns_domain")
+    floating = params.get("floating_ip")
+    if floating is not None and not isinstance(floating, bool):
+        raise ValidationError("floating_ip: %r is not true or false" % floating, option="floating_ip")
+    provider = params.get("floating_ip_provider")
+    if provider is not None:
+        check_name("floating_ip_provider", provider)
     return Spec(
         tenant=tenant,
         project=project,
@@ -173,7 +196,47 @@ def spec_of(params: Mapping[str, Any]) -> Spec:
             for k in ("cpu_allocation_ratio", "ram_allocation_ratio", "reserved_host_memory_mb")
             if params.get(k) is not None
         },
+        floating_ip=floating,
+        floating_ip_provider=provider,
+        ssh_key_file=(params.get("ssh_key_file") or None) if not params.get("sshkeys_given") else None,
+        dns_domain=domain,
     )
+
+
+def read_public_key(path: str) -> str | None:
+    """A public key file's text, or None when there is none (only .pub files are ever read)."""
+    if not path.endswith(".pub") or not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def resolve_ssh_key(params: Mapping[str, Any], read: Callable[[str], str | None]) -> dict[str, Any]:
+    """cloud_vm's parameters with the key pair resolved: without sshkeys, the public key of ssh_key_file (or of the
+    tenant's key pair in credentials_dir, _naming.tenant_ssh_key) becomes sshkeys; with sshkeys, ssh_key_file is
+    null (the caller holds its own private key). read(path) returns a file's text or None."""
+    out = dict(params)
+    if key_lines(params.get("sshkeys")):
+        out.update(ssh_key_file=None, sshkeys_given=True)
+        return out
+    path, option = params.get("ssh_key_file"), "ssh_key_file"
+    if not path and params.get("credentials_dir") and params.get("state") != "absent":
+        tenant = check_name("tenant", params.get("tenant"))
+        path, option = (
+            "%s/%s" % (str(params["credentials_dir"]).rstrip("/"), naming.tenant_ssh_key(tenant)),
+            "credentials_dir",
+        )
+    if not path or params.get("state") == "absent":
+        out["ssh_key_file"] = None
+        return out
+    public = read(str(path) + ".pub")
+    if public is None:
+        raise ValidationError(
+            "%s: no public key %s.pub (the tenant role makes the tenant's key pair; or give sshkeys)" % (option, path),
+            option=option,
+        )
+    out.update(sshkeys=key_lines(public), ssh_key_file=str(path))
+    return out
 
 
 def _size(params: Mapping[str, Any]) -> dict[str, int]:
@@ -363,6 +426,9 @@ class VmFlow:
             params["sshkeys"] = list(spec.sshkeys)
         if address is not None:
             params["ipconfig"] = [{"ip": "%s/%s" % (address, network["prefix_length"]), "gw": network["gateway"]}]
+            # The project's router serves the project's names on the gateway address (ovs_router dns).
+            params["nameserver"] = network["gateway"]
+            params["searchdomain"] = spec.search_domain
         params.update(extra)
         return params
 
@@ -384,6 +450,36 @@ class VmFlow:
     def _release_lease(self, spec: Spec, network: str) -> bool:
         params = {"tenant": spec.tenant, "project": spec.project, "network": network, "owner": spec.owner}
         return bool(ensure_address(self.store, dict(params, state="absent"), self.check, self.now)["changed"])
+
+    def _floating_params(self, spec: Spec, **kw: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"tenant": spec.tenant, "project": spec.project}
+        if spec.floating_ip_provider:
+            params["provider"] = spec.floating_ip_provider
+        params.update(kw)
+        return params
+
+    def _associate_floating(self, spec: Spec) -> dict[str, Any]:
+        """The VM's floating IP (allocated from the provider pool unless it has one), associated with its address."""
+        params = self._floating_params(spec, vm=spec.name, nic=NIC, state="present")
+        return ensure_floating_ip(self.store, params, self.check, self.now)
+
+    def _floating_rows(self, spec: Spec) -> list[dict[str, Any]]:
+        return self.store.run(
+            lambda tx: tx.all(
+                "SELECT provider, address FROM floating_ips WHERE tenant = ? AND project = ? AND vm = ? "
+                "ORDER BY addr_int",
+                (spec.tenant, spec.project, spec.name),
+            ),
+            write=False,
+        )
+
+    def _release_floating(self, spec: Spec) -> bool:
+        """Release every floating IP associated with the VM (back to the provider pool)."""
+        changed = False
+        for row in self._floating_rows(spec):
+            params = self._floating_params(spec, provider=row["provider"], address=row["address"], state="absent")
+            changed = bool(ensure_floating_ip(self.store, params, self.check, self.now)["changed"]) or changed
+        return changed
 
     def _reservation(self, spec: Spec) -> dict[str, Any] | None:
         row = self.store.run(
@@ -421,6 +517,7 @@ class VmFlow:
         **extra: Any,
     ) -> dict[str, Any]:
         view = None
+        floating = extra.pop("floating_ip", None)
         if vm is not None:
             view = {
                 "vmid": vm.get("vmid"),
@@ -439,9 +536,9 @@ class VmFlow:
                 "reservation": spec.reservation,
                 "ssh_user": spec.ciuser,
                 "ssh_key_fingerprints": ssh_key_fingerprints(spec.sshkeys),
-                "ssh_key_file": None,
-                "floating_ip": None,
-                "dns_name": None,
+                "ssh_key_file": spec.ssh_key_file,
+                "floating_ip": floating,
+                "dns_name": spec.dns_name,
             }
         out: dict[str, Any] = {"changed": changed, "vm": view, "msg": msg, "diff": dict(diff)}
         out.update(extra)
@@ -477,6 +574,17 @@ class VmFlow:
             lease = self._lease(spec)
             address = lease["address"]
             actions.append("leased %s" % address)
+
+            floating = None
+            if spec.floating_ip:
+                # Before the clone: a project without a router (or an exhausted pool) fails before a VM is made.
+                self.step = "floating_ip"
+                if self.check:
+                    actions.append("would allocate a floating IP")
+                else:
+                    undo.push("floating IP released", lambda: self._release_floating(spec))
+                    floating = self._associate_floating(spec)["address"]
+                    actions.append("floating IP %s" % floating)
 
             self.step = "clone"
             undo.push("VM destroyed", lambda: self._destroy_new(spec, vmid, before_vmids))
@@ -524,7 +632,7 @@ class VmFlow:
                 self.step = "place"
             raise self._failed(spec, self.step, e, done, failed) from None
         vm = {"vmid": vmid, "node": node, "status": status}
-        result = self._result(spec, True, vm, network, address, "", {}, actions=actions)
+        result = self._result(spec, True, vm, network, address, "", {}, actions=actions, floating_ip=floating)
         result["diff"] = whole(None, result["vm"])
         result["msg"] = "%s %s: vmid %s on %s, address %s" % (
             "would create" if self.check else "created",
@@ -633,6 +741,7 @@ class VmFlow:
             actions.append("committed")
         elif not self.check:
             self._record_power(vmid, converged["actions"])
+        floating = self._converge_floating(spec, diff, actions)
         changed = diff.changed
         result = self._result(
             spec,
@@ -648,8 +757,26 @@ class VmFlow:
             ),
             diff.as_dict(),
             actions=actions,
+            floating_ip=floating,
         )
         return result
+
+    def _converge_floating(self, spec: Spec, diff: Diff, actions: list[str]) -> str | None:
+        """floating_ip true: the VM has one; false: it has none; unset: whatever it has is left alone."""
+        rows = self._floating_rows(spec)
+        have = rows[0]["address"] if rows else None
+        if spec.floating_ip:
+            address = self._associate_floating(spec)["address"]
+            if address != have:
+                diff.compare("floating_ip", have, address)
+                actions.append("floating IP %s" % address)
+            return str(address)
+        if spec.floating_ip is False and have is not None:
+            self._release_floating(spec)
+            diff.compare("floating_ip", have, None)
+            actions.append("floating IP released")
+            return None
+        return have
 
     # ---------------------------------------------------------------- absent
 
@@ -663,6 +790,8 @@ class VmFlow:
             if self._destroy(vm["vmid"], spec.timeout):
                 actions.append("destroyed")
             before = {"vmid": vm["vmid"], "node": vm["node"], "name": spec.name, "status": vm["status"]}
+        if self._release_floating(spec):
+            actions.append("floating IP released")
         networks = [spec.network] if spec.network else self._lease_networks(spec)
         for network in networks:
             if self._release_lease(spec, str(network)):

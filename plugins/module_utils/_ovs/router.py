@@ -21,6 +21,9 @@ Gratuitous ARP (iputils arping -U) announces an address that was added or whose 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +42,7 @@ except ImportError:  # pragma: no cover - reported by the module through NETADDR
 RunFunc = Callable[..., tuple[int, str, str]]
 TABLE = "ironcloud"
 MARK = "ironcloud-router"
+DNS_DIRECTORY = "/run/ironcloud/routers"
 
 
 class RouterError(IroncloudError):
@@ -54,6 +58,7 @@ class Tools:
     sysctl: str
     arping: str | None = None
     ethtool: str | None = None
+    dnsmasq: str | None = None
 
 
 @dataclass
@@ -75,6 +80,8 @@ class Wanted:
     floating_ips: list[dict[str, str]]
     external_port: str | None
     summary: dict[str, Any] = field(default_factory=dict)
+    dns: dict[str, str] = field(default_factory=dict)
+    dns_domain: str = ""
 
 
 # ------------------------------------------------------------------ input
@@ -169,7 +176,8 @@ def wanted(params: Mapping[str, Any]) -> Wanted:
         raise ValidationError(
             "external_address: required with snat or floating_ips (they go out through it)", option="external_address"
         )
-    summary = {
+    dns, dns_domain = wanted_dns(params, tenant, project, ports)
+    summary: dict[str, Any] = {
         "namespace": namespace,
         "ports": {
             p.inside: {"peer": p.outside, "bridge": p.bridge, "tag": p.tag, "addresses": p.addresses} for p in ports
@@ -177,7 +185,66 @@ def wanted(params: Mapping[str, Any]) -> Wanted:
         "default_route": gateway_out,
         "rules": [describe(r) for r in rules],
     }
-    return Wanted(namespace, ports, gateway_out, rules, floating, external_port, summary)
+    if dns:
+        summary["dns"] = dict(sorted(dns.items()))
+    return Wanted(namespace, ports, gateway_out, rules, floating, external_port, summary, dns, dns_domain)
+
+
+def wanted_dns(
+    params: Mapping[str, Any], tenant: str, project: str, ports: Sequence[Port]
+) -> tuple[dict[str, str], str]:
+    """{fully qualified name: address} the router serves (names from _naming.vm_dns_name), and the domain."""
+    records = params.get("dns") or []
+    domain = str(params.get("dns_domain") or "").strip(".")
+    if domain and not all(_naming.is_name(part) for part in domain.split(".")):
+        raise ValidationError("dns_domain: %r is not a domain of valid names" % domain, option="dns_domain")
+    out: dict[str, str] = {}
+    served = [netaddr.IPNetwork(a) for p in ports if p.bridge != params.get("provider_bridge") for a in p.addresses]
+    for i, rec in enumerate(records):
+        option = "dns[%d]" % i
+        if not isinstance(rec, Mapping):
+            raise ValidationError("%s: must be a dict with name and address" % option, option="dns")
+        vm = _naming.check_name(option + ".name", rec.get("name"))
+        address = _ip(option + ".address", rec.get("address"))
+        if not any(netaddr.IPAddress(address) in net.cidr for net in served):
+            raise ValidationError(
+                "%s.address: %s is on none of the router's networks (a router serves its project's VMs only)"
+                % (option, address),
+                option="dns",
+            )
+        fqdn = _naming.vm_dns_name(vm, project, tenant, domain)
+        if fqdn in out:
+            raise ValidationError("%s.name: %s is listed twice" % (option, fqdn), option="dns")
+        out[fqdn] = address
+    if out and not [p for p in ports if p.bridge != params.get("provider_bridge")]:
+        raise ValidationError("dns: the router has no network to serve names on", option="dns")
+    return out, domain
+
+
+# ------------------------------------------------------------------ dnsmasq
+
+
+def dns_files(want: Wanted, directory: str) -> dict[str, str]:
+    """{path: content} of the router's dnsmasq: its configuration and its hosts file."""
+    hosts_path = directory + "/hosts"
+    lines = [
+        "# Written by ironcloud.stack.ovs_router for %s; do not edit." % want.namespace,
+        "no-resolv",
+        "no-hosts",
+        "no-poll",
+        "bind-interfaces",
+        "except-interface=lo",
+        "addn-hosts=" + hosts_path,
+        "pid-file=" + directory + "/dnsmasq.pid",
+        "cache-size=0",
+    ]
+    for port in want.ports:
+        if port.inside != want.external_port:
+            lines.append("interface=" + port.inside)
+    if want.dns_domain:
+        lines += ["domain=" + want.dns_domain, "local=/" + want.dns_domain + "/"]
+    hosts = "".join("%s %s\n" % (address, fqdn) for fqdn, address in sorted(want.dns.items()))
+    return {directory + "/dnsmasq.conf": "\n".join(lines) + "\n", hosts_path: hosts}
 
 
 # ------------------------------------------------------------------ nftables
@@ -289,13 +356,57 @@ def dnat_targets(rules: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 # ------------------------------------------------------------------ the host
 
 
-class Host:
-    """Commands on the network node: ip, nft and sysctl (in the namespace), ovs-vsctl."""
+class Files:
+    """The node's files and processes the router's dnsmasq needs (the module runs on the node)."""
 
-    def __init__(self, run: RunFunc, tools: Tools, ovs: Ovs) -> None:
+    def read(self, path: str) -> str | None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def write(self, path: str, text: str) -> None:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+
+    def remove_tree(self, directory: str) -> None:
+        for name in os.listdir(directory) if os.path.isdir(directory) else []:
+            os.unlink(os.path.join(directory, name))
+        if os.path.isdir(directory):
+            os.rmdir(directory)
+
+    def running(self, pidfile: str, marker: str) -> int | None:
+        """The pid in pidfile if that process runs and its command line contains marker (our dnsmasq)."""
+        text = self.read(pidfile)
+        if not text or not text.strip().isdigit():
+            return None
+        pid = int(text.strip())
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+        return pid if marker in cmdline else None
+
+    def stop(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+
+class Host:
+    """Commands on the network node: ip, nft and sysctl (in the namespace), ovs-vsctl; dnsmasq's files."""
+
+    def __init__(self, run: RunFunc, tools: Tools, ovs: Ovs, files: Files | None = None) -> None:
         self._run = run
         self.tools = tools
         self.ovs = ovs
+        self.files = files or Files()
         self.commands: list[str] = []
 
     def _exec(self, argv: list[str], data: str | None = None, check: bool = True) -> tuple[int, str, str]:
@@ -363,6 +474,8 @@ def ensure_router(host: Host, params: Mapping[str, Any], check_mode: bool) -> di
     name = _naming.check_name("name", params.get("name"))
     namespace = _naming.router_namespace(tenant, project, name)
     ip = host.tools.ip
+    if want is not None and want.dns and not host.tools.dnsmasq:
+        raise ValidationError("dns: needs dnsmasq on the node (Debian package dnsmasq-base)", option="dns")
     ovs_state = host.ovs.read()
     if want is not None:
         for port in want.ports:
@@ -393,7 +506,9 @@ def ensure_router(host: Host, params: Mapping[str, Any], check_mode: bool) -> di
         "default_route": have_route,
         "rules": [describe(r) for r in have_rules],
     }
+    dns_dir = "%s/%s" % (str(params.get("dns_directory") or DNS_DIRECTORY).rstrip("/"), namespace)
     if want is None:
+        converge_dns(host, None, dns_dir, False, check_mode)
         for stale in sorted(have_ovs):
             host.change(host.ovs._vsctl_base() + ["--if-exists", "del-port", stale], check_mode)
         if exists:
@@ -426,6 +541,7 @@ def ensure_router(host: Host, params: Mapping[str, Any], check_mode: bool) -> di
         if link.startswith(("qr-", "qg-")) and link not in wanted_names and link not in gone:
             host.change([ip, "-n", namespace, "link", "del", "dev", link], check_mode)
     have_dnat = dnat_targets(have_rules)
+    rebuilt = not exists
     for port in want.ports:
         ovs_port = have_ovs.get(port.outside)
         intact = (
@@ -437,6 +553,7 @@ def ensure_router(host: Host, params: Mapping[str, Any], check_mode: bool) -> di
             and not ovs_port["error"]
         )
         current: list[str] = inside[port.inside]["addresses"] if intact else []
+        rebuilt = rebuilt or not intact
         if not intact:
             if ovs_port is not None or port.outside in ovs_state.ports:
                 host.change(host.ovs._vsctl_base() + ["--if-exists", "del-port", port.outside], check_mode)
@@ -492,6 +609,7 @@ def ensure_router(host: Host, params: Mapping[str, Any], check_mode: bool) -> di
     if have_rules != want.ruleset:
         script = {"nftables": [{"flush": {"ruleset": None}}] + [{"add": item} for item in want.ruleset]}
         host.change(host.in_ns(namespace, host.tools.nft, "-j", "-f", "-"), check_mode, data=json.dumps(script))
+    converge_dns(host, want, dns_dir, rebuilt, check_mode)
     announced = []
     for dev, address in announce:
         if host.tools.arping:
@@ -514,6 +632,7 @@ def ensure_router(host: Host, params: Mapping[str, Any], check_mode: bool) -> di
             "default_route": want.gateway,
             "floating_ips": want.floating_ips,
             "snat": bool(params.get("snat")),
+            "dns": dict(sorted(want.dns.items())),
         },
         "commands": host.commands,
         "announced": announced,
@@ -521,6 +640,44 @@ def ensure_router(host: Host, params: Mapping[str, Any], check_mode: bool) -> di
         "msg": "router %s %s"
         % (namespace, ("would be converged" if check_mode else "converged") if changed else "unchanged"),
     }
+
+
+def converge_dns(host: Host, want: Wanted | None, directory: str, rebuilt: bool, check_mode: bool) -> None:
+    """The router's dnsmasq: its files written when they differ, (re)started only when they changed, when it
+    does not run, or when the namespace's ports were rebuilt (its sockets were on the old ones); stopped and
+    its directory removed when the router serves no names."""
+    conf = directory + "/dnsmasq.conf"
+    pid = host.files.running(directory + "/dnsmasq.pid", conf)
+    if want is None or not want.dns:
+        if pid is not None:
+            host.commands.append("kill %d (dnsmasq of %s)" % (pid, directory))
+            if not check_mode:
+                host.files.stop(pid)
+        if host.files.read(conf) is not None:
+            host.commands.append("rm -r " + directory)
+            if not check_mode:
+                host.files.remove_tree(directory)
+        return
+    stale = {path: text for path, text in dns_files(want, directory).items() if host.files.read(path) != text}
+    for path, text in sorted(stale.items()):
+        host.commands.append("write " + path)
+        if not check_mode:
+            host.files.write(path, text)
+    if stale or pid is None or rebuilt:
+        if pid is not None:
+            host.commands.append("kill %d (dnsmasq of %s)" % (pid, directory))
+            if not check_mode:
+                host.files.stop(pid)
+                wait_gone(host, directory + "/dnsmasq.pid", conf)
+        host.change(host.in_ns(want.namespace, str(host.tools.dnsmasq), "--conf-file=" + conf), check_mode)
+
+
+def wait_gone(host: Host, pidfile: str, marker: str, tries: int = 50) -> None:
+    """Wait (up to about 5 s) until the stopped dnsmasq is gone, so the new one can bind its addresses."""
+    for _ in range(tries):
+        if host.files.running(pidfile, marker) is None:
+            return
+        time.sleep(0.1)
 
 
 def peer_of(name: str) -> str:

@@ -50,7 +50,7 @@ RESERVED_GROUPS = frozenset(("all", "ungrouped", HYPERVISORS) + STATUS_GROUPS)
 RESERVED_PREFIXES = (_naming.TENANT_GROUP, _naming.PROJECT_GROUP, "node_")
 
 # What the host variable addresses shows of each lease.
-LEASE_KEYS = ("nic", "address", "prefix_length", "gateway", "network", "owner")
+LEASE_KEYS = ("nic", "address", "prefix_length", "gateway", "network", "owner", "floating_ip")
 
 
 @dataclass
@@ -202,8 +202,8 @@ def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, 
 
     ``store`` is ``{"tenants": [{"name", "quota", "usage", "reserved", "free"}], "projects": [{"tenant", "name"}],
     "leases": [{"tenant", "project", "network", "owner", "vm", "nic", "vmid", "address", "prefix_length",
-    "gateway"}]}`` (any part may be missing; see sources.read_store). A lease belongs to the guest of its VMID once
-    bound, before that to the guest named like its owner's VM part in the same tenant and project.
+    "gateway", "floating_ip"}]}`` (any part may be missing; see sources.read_store). A lease belongs to the guest of
+    its VMID once bound, before that to the guest named like its owner's VM part in the same tenant and project.
     """
     store = store or {}
     view = InventoryView()
@@ -288,7 +288,10 @@ def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, 
                 hostvars[key] = guest[key]
         if own:
             hostvars["address"] = own[0].get("address")
-            hostvars["ansible_host"] = own[0].get("address")
+            # reachable from outside through its floating IP when it has one (its router's DNAT)
+            floating = [lease["floating_ip"] for lease in own if lease.get("floating_ip")]
+            hostvars["floating_ip"] = floating[0] if floating else None
+            hostvars["ansible_host"] = floating[0] if floating else own[0].get("address")
         view.hosts[host] = hostvars
         if node:
             view.add(node_group(node), host)

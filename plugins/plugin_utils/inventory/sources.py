@@ -54,9 +54,12 @@ def snapshot(tx: Tx, now: float) -> dict[str, Any]:
     projects = tx.all("SELECT tenant, name FROM projects ORDER BY tenant, name")
     leases: list[dict[str, Any]] = []
     rows = tx.all(
-        "SELECT l.tenant, l.project, l.network, l.owner, l.address, l.vmid, n.cidr, n.gateway "
+        "SELECT l.tenant, l.project, l.network, l.owner, l.address, l.vmid, n.cidr, n.gateway, "
+        "f.address AS floating_ip "
         "FROM leases l LEFT JOIN networks n ON n.tenant = l.tenant AND n.project = l.project "
-        "AND n.name = l.network ORDER BY l.tenant, l.project, l.network, l.owner"
+        "AND n.name = l.network LEFT JOIN floating_ips f ON f.tenant = l.tenant AND f.project = l.project "
+        "AND f.network = l.network AND f.fixed_address = l.address "
+        "ORDER BY l.tenant, l.project, l.network, l.owner"
     )
     for row in rows:
         vm, nic = split_owner(row["owner"])
@@ -72,6 +75,7 @@ def snapshot(tx: Tx, now: float) -> dict[str, Any]:
                 "address": row["address"],
                 "prefix_length": _prefix_length(row["cidr"]),
                 "gateway": row["gateway"],
+                "floating_ip": row["floating_ip"],
             }
         )
     return {"tenants": tenants, "projects": projects, "leases": leases}

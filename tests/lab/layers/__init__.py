@@ -4,6 +4,7 @@ from .ceph import Ceph
 from .hosts import Hosts
 from .pki import Pki
 from .postgres import Postgres
+from .provider import Provider
 from .pve import Pve
 
-LAYERS = [Pki(), Pve(), Postgres(), Ceph(), Hosts()]
+LAYERS = [Pki(), Pve(), Postgres(), Ceph(), Hosts(), Provider()]

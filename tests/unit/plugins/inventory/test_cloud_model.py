@@ -213,6 +213,8 @@ def test_leases_give_address_and_ansible_host() -> None:
     assert [a["address"] for a in view.hosts["web1"]["addresses"]] == ["10.0.0.5", "10.0.0.9"]
     assert view.hosts["web2"]["ansible_host"] == "10.0.0.6"
     assert view.hosts["web3"]["address"] is None
+    assert view.hosts["web1"]["floating_ip"] is None
+
     groups = view.as_dict()["groups"]
     assert groups["tenant_initech"] == [] and groups["project_acme_db"] == []
     assert view.group_vars["tenant_acme"]["tenant_quota"] == {"cores": 10}
@@ -237,3 +239,12 @@ def test_offline_node_guest_in_no_state_group() -> None:
     view = build_inventory([node("pve1", status="offline"), vm(101, "a", status="unknown")])
     assert view.groups["running"] == set() and view.groups["stopped"] == set()
     assert view.hosts["pve1"]["online"] is False
+
+
+def test_a_floating_ip_is_ansible_host() -> None:
+    resources = [node("pve1"), vm(101, "web1", tags="ic-tenant-acme;ic-project-web")]
+    lease = {"tenant": "acme", "project": "web", "owner": "web1/net0", "vm": "web1", "nic": 0, "vmid": 101}
+    store = {"leases": [dict(lease, address="10.0.0.5", network="front", floating_ip="203.0.113.20")]}
+    host = build_inventory(resources, store).hosts["web1"]
+    assert host["ansible_host"] == "203.0.113.20" and host["address"] == "10.0.0.5"
+    assert host["floating_ip"] == "203.0.113.20" and host["addresses"][0]["floating_ip"] == "203.0.113.20"

@@ -53,6 +53,7 @@ def test_the_derived_names():
         "ceph_client": "client.ic-acme",
         "rbd_storage": "ic-acme-rbd",
         "inventory_group": "tenant_acme",
+        "ssh_key": "acme_ed25519",
         "project": "web",
         "project_tag": "ic-project-web",
         "project_group": "project_acme_web",

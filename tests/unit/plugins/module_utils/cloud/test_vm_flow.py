@@ -24,6 +24,8 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
     QuotaExceeded,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import ensure_network
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.providers import ensure_provider
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.routers import ensure_router
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import open_store
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.tenants import ensure_tenant
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.usage import report
@@ -130,11 +132,13 @@ def test_create_returns_what_a_user_needs_and_the_second_run_changes_nothing(clo
     assert (out["tenant"], out["project"], out["name"]) == ("acme", "web", "web1")
     assert out["ssh_user"] == "debian"
     assert out["ssh_key_fingerprints"] == [FINGERPRINT]
-    assert out["ssh_key_file"] is None and out["floating_ip"] is None and out["dns_name"] is None
+    assert out["ssh_key_file"] is None and out["floating_ip"] is None and out["dns_name"] == "web1.web.acme"
     assert "s" not in [v for v in out.values() if isinstance(v, str)]  # no secret in the output
     config = vm["config"]
     assert config["tags"] == "ic-project-web;ic-tenant-acme"
     assert config["ipconfig0"] == "ip=%s,gw=10.100.0.1" % out["address"]
+    # the project's router serves the project's names on the gateway address
+    assert config["nameserver"] == "10.100.0.1" and config["searchdomain"] == "web.acme"
     assert "bridge=br-int" in config["net0"] and "tag=" in config["net0"] and "mtu=1450" in config["net0"]
     assert config["cores"] == "2" and config["memory"] == "2048" and "size=10G" in config["scsi0"]
     assert vm["pool"] == "ic-acme"
@@ -415,3 +419,137 @@ def test_power_changes_go_to_the_usage_ledger_for_billing(cloud):
     events = cloud.rows("SELECT event, state FROM usage_events WHERE kind = 'vm' ORDER BY id")
     assert [e["event"] for e in events] == ["committed", "stopped", "started"]
     assert [e["state"] for e in events[1:]] == ["stopped", "running"]
+
+
+# ------------------------------------------------------------------ floating IPs, DNS names, the tenant's key pair
+
+FIP_STEPS_AFTER = ["clone", "config", "start"]
+
+
+def north_south(cloud, tenant="acme", last="203.0.113.20"):
+    """A provider network and a router with an external address on the project's network."""
+    ensure_provider(
+        cloud.store,
+        {"name": "external", "cidr": "203.0.113.0/24", "gateway": "203.0.113.1", "range": "203.0.113.10-" + last},
+        False,
+        NOW,
+    )
+    params = {"tenant": tenant, "project": "web", "name": "main", "networks": ["front"], "external": True}
+    return ensure_router(cloud.store, params, False, NOW)
+
+
+def floating_rows(cloud, name="web1"):
+    return cloud.rows("SELECT address, vm, fixed_address FROM floating_ips WHERE vm = ?", (name,))
+
+
+def test_floating_ip_is_allocated_associated_and_returned_with_the_dns_name(cloud):
+    north_south(cloud)
+    first = cloud.run(floating_ip=True, dns_domain="cloud.example")
+    out = first["vm"]
+    rows = floating_rows(cloud)
+    assert len(rows) == 1 and rows[0]["fixed_address"] == out["address"].split("/")[0]
+    assert out["floating_ip"] == rows[0]["address"] and out["floating_ip"].startswith("203.0.113.")
+    assert out["dns_name"] == "web1.web.acme.cloud.example"
+    assert made(cloud)["config"]["searchdomain"] == "web.acme.cloud.example"
+    assert "floating IP %s" % out["floating_ip"] in first["actions"]
+    again = cloud.run(floating_ip=True, dns_domain="cloud.example")
+    assert again["changed"] is False and again["vm"]["floating_ip"] == out["floating_ip"]
+    # unset: left alone (and still reported); false: released
+    assert cloud.run(dns_domain="cloud.example")["vm"]["floating_ip"] == out["floating_ip"]
+    off = cloud.run(floating_ip=False, dns_domain="cloud.example")
+    assert off["changed"] is True and off["vm"]["floating_ip"] is None and floating_rows(cloud) == []
+    assert off["diff"]["before"]["floating_ip"] == out["floating_ip"]
+
+
+def test_check_mode_with_a_floating_ip_allocates_nothing(cloud):
+    north_south(cloud)
+    result = cloud.run(check=True, floating_ip=True)
+    assert result["changed"] and "would allocate a floating IP" in result["actions"]
+    assert floating_rows(cloud) == [] and cloud.changes() == []
+
+
+@pytest.mark.parametrize("step", FIP_STEPS_AFTER)
+def test_a_fault_after_the_floating_ip_releases_it(cloud, step):
+    north_south(cloud)
+    cloud.pve.fail(step)
+    with pytest.raises(CreateFailed) as e:
+        cloud.run(floating_ip=True)
+    assert "floating IP released" in e.value.details["rolled_back"], e.value.details
+    assert floating_rows(cloud) == []
+    cloud.nothing_left()
+
+
+def test_without_a_router_a_floating_ip_is_refused_before_any_vm_is_made(cloud):
+    with pytest.raises(CreateFailed, match="failed at floating_ip: provider: provider network 'external' does not"):
+        cloud.run(floating_ip=True)
+    cloud.nothing_left()
+    north_south(cloud, tenant="other")  # a router exists, but not for acme/web
+    with pytest.raises(CreateFailed, match="failed at floating_ip: .*not attached to a router") as e:
+        cloud.run(floating_ip=True)
+    assert e.value.details["rolled_back"][-2:] == ["address released", "reservation dropped"]
+    assert cloud.changes() == [] and floating_rows(cloud) == []
+    cloud.nothing_left()
+
+
+def test_an_exhausted_pool_is_a_clear_error_and_leaves_nothing(cloud):
+    north_south(cloud, last="203.0.113.11")  # .10 goes to the router, .11 to web1
+    cloud.run(floating_ip=True)
+    with pytest.raises(CreateFailed) as e:
+        cloud.run(name="web2", floating_ip=True)
+    assert e.value.details["step"] == "floating_ip" and "203.0.113.10-203.0.113.11" in e.value.message
+    assert cloud.pve.by_name("web2") == []
+    assert cloud.leases("web2") == [] and cloud.reservations("web2") == [] and floating_rows(cloud, "web2") == []
+
+
+def test_absent_releases_the_floating_ip(cloud):
+    north_south(cloud)
+    cloud.run(floating_ip=True)
+    gone = cloud.run(state="absent")
+    assert "floating IP released" in gone["actions"] and floating_rows(cloud) == []
+    cloud.nothing_left()
+
+
+def test_the_tenants_key_pair_gives_sshkeys_and_ssh_key_file(tmp_path):
+    files = {"/creds/acme_ed25519.pub": KEY + "\n"}
+    params = vm_flow.resolve_ssh_key(dict(BASE, sshkeys=None, credentials_dir="/creds/"), files.get)
+    assert params["sshkeys"] == [KEY] and params["ssh_key_file"] == "/creds/acme_ed25519"
+    spec = vm_flow.spec_of(params)
+    assert spec.ssh_key_file == "/creds/acme_ed25519" and spec.sshkeys == (KEY,)
+    # an explicit ssh_key_file wins over the credentials directory
+    files["/keys/mine.pub"] = KEY
+    params = vm_flow.resolve_ssh_key(
+        dict(BASE, sshkeys=None, ssh_key_file="/keys/mine", credentials_dir="/c"), files.get
+    )
+    assert params["ssh_key_file"] == "/keys/mine"
+    # the caller's own sshkeys: no key file (the caller holds its private key)
+    params = vm_flow.resolve_ssh_key(dict(BASE, credentials_dir="/creds"), files.get)
+    assert params["sshkeys"] == [KEY] and vm_flow.spec_of(params).ssh_key_file is None
+    # no key pair yet: a clear error naming the option
+    with pytest.raises(ValidationError, match=r"credentials_dir: no public key /none/acme_ed25519.pub"):
+        vm_flow.resolve_ssh_key(dict(BASE, sshkeys=None, credentials_dir="/none"), files.get)
+
+
+def test_the_key_file_is_returned_and_no_private_key_is_ever_read(cloud):
+    read: list[str] = []
+
+    def reader(path):
+        read.append(path)
+        return KEY if path.endswith(".pub") else "-----BEGIN OPENSSH PRIVATE KEY-----"
+
+    params = vm_flow.resolve_ssh_key(dict(BASE, sshkeys=None, credentials_dir="/creds"), reader)
+    out = cloud.run(**{k: v for k, v in params.items() if k not in BASE or k == "sshkeys"})["vm"]
+    assert out["ssh_key_file"] == "/creds/acme_ed25519" and out["ssh_user"] == "debian"
+    assert out["ssh_key_fingerprints"] == [FINGERPRINT]
+    assert read == ["/creds/acme_ed25519.pub"]
+    assert "PRIVATE" not in repr(out)
+
+
+@pytest.mark.parametrize(
+    "params, option",
+    [({"dns_domain": "Bad_Domain"}, "dns_domain"), ({"floating_ip": "yes"}, "floating_ip")],
+)
+def test_bad_north_south_input_is_refused_before_anything(cloud, params, option):
+    with pytest.raises(ValidationError) as e:
+        cloud.run(**params)
+    assert e.value.details.get("option") == option or e.value.message.startswith(option)
+    assert cloud.changes() == [] and cloud.reservations() == []
