@@ -288,11 +288,17 @@ def build_inventory(
     names, warnings = _host_names(guests, node_names)
     view.warnings.extend(warnings)
     leases = LeaseIndex(store.get("leases") or [])
+    # Thousands of guests share a handful of tag strings: read each string once.
+    by_tags: dict[str, tuple[list[str], str | None, str | None, list[str]]] = {}
     for guest in sorted(guests, key=lambda g: _int(g.get("vmid"))):
         vmid = _int(guest.get("vmid"))
         host = names[vmid]
-        tags = parse_tags(guest.get("tags"))
-        tenant, project, roles = tenancy_of(tags)
+        raw = guest.get("tags")
+        key = raw if isinstance(raw, str) else repr(raw)
+        if key not in by_tags:
+            tags = parse_tags(raw)
+            by_tags[key] = (tags, *tenancy_of(tags))
+        tags, tenant, project, roles = by_tags[key]
         node = str(guest.get("node") or "")
         status = str(guest.get("status") or "unknown")
         own = leases.of(vmid, str(guest.get("name") or ""), tenant, project)
@@ -306,8 +312,10 @@ def build_inventory(
         else:
             view.hosts[host] = hostvars
         if node:
-            view.add(node_group(node), host)
-            view.set_group_var(node_group(node), "node", node)
+            group = node_group(node)
+            view.add(group, host)
+            if group not in view.group_vars:
+                view.set_group_var(group, "node", node)
         else:
             hostvars["node"] = node
         if status in STATUS_GROUPS:
@@ -315,10 +323,10 @@ def build_inventory(
         else:
             hostvars["status"] = status
         if tenant:
-            view.set_group_var(tenant_group(tenant), "tenant", tenant)
             if project:
                 view.add(_project_groups(view, tenant, project), host)
             else:
+                view.set_group_var(tenant_group(tenant), "tenant", tenant)
                 view.add(tenant_group(tenant), host)
         elif project:
             hostvars["project"] = project
@@ -347,10 +355,10 @@ def guest_details(
         "node": str(guest.get("node") or ""),
         "vmtype": guest.get("type"),
         "status": str(guest.get("status") or "unknown"),
-        "vm_tags": tags,
+        "vm_tags": list(tags),
         "tenant": tenant,
         "project": project,
-        "vm_roles": roles,
+        "vm_roles": list(roles),
         "cores": _int(guest.get("maxcpu")),
         "memory_mb": _int(guest.get("maxmem")) // MiB,
         "disk_gb": round(_int(guest.get("maxdisk")) / GiB, 2),
@@ -369,6 +377,8 @@ def guest_details(
 def _project_groups(view: InventoryView, tenant: str, project: str) -> str:
     """The group of a project, a child of its tenant's; both carry their name as a variable. Returns the group."""
     group = project_group(tenant, project)
+    if group in view.group_vars and tenant_group(tenant) in view.group_vars:
+        return group
     view.child(tenant_group(tenant), group)
     view.set_group_var(tenant_group(tenant), "tenant", tenant)
     view.set_group_var(group, "project", project)
