@@ -93,8 +93,9 @@ molecule: deps venv
 integration: lab-up
 	$(PY) -m pytest -q tests/integration tests/netns
 
+# Every benchmark runs, a failed one does not stop the others; the summary says which failed (exit 1 then).
 bench: lab-up
-	@for b in bench/bench_*.py; do echo "== $$b"; $(LAB_ENV) $(PY) $$b; done
+	$(LAB_ENV) $(PY) bench/run_all.py
 
 test: deps venv lint sanity units integration molecule
 

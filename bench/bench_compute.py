@@ -14,7 +14,6 @@ cloud-init settings (its #115: cloud-init on clone is a second step) and a third
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,15 +22,10 @@ from collections import Counter
 from typing import Any
 
 import yaml
+from benchlib import ROOT, lab_env, log_entries, log_size, write_results
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "bench-"
 KINDS = ("create/clone", "config", "power", "task polls", "other reads", "total")
-
-
-def lab_env() -> dict[str, str]:
-    with open(os.path.join(ROOT, ".lab", "env.json"), encoding="utf-8") as f:
-        return json.load(f)
 
 
 def kind(entry: dict[str, Any]) -> str:
@@ -48,13 +42,11 @@ def kind(entry: dict[str, Any]) -> str:
 
 
 def count(log: str, start: int) -> Counter:
+    """The requests in the log from byte offset start, by kind (a log not written yet has none)."""
     out: Counter = Counter()
-    with open(log, encoding="utf-8") as f:
-        f.seek(start)
-        for line in f:
-            entry = json.loads(line)
-            out[kind(entry)] += 1
-            out["total"] += 1
+    for entry in log_entries(log, start):
+        out[kind(entry)] += 1
+        out["total"] += 1
     return out
 
 
@@ -87,7 +79,7 @@ def run(env: dict[str, str], tasks: list[dict[str, Any]], vms: list[str], workdi
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(book, f)
     log = env["IRONCLOUD_LAB_PVE_REQUESTS"]
-    start = os.path.getsize(log)
+    start = log_size(log)  # the fake creates its log at the first request: a fresh lab has none
     full = dict(
         os.environ,
         **env,
@@ -245,6 +237,13 @@ def main() -> None:
     for tool, what, figures in rows:
         print("%-32s %-28s" % (tool, what) + "".join("%13.1f" % figures[k] for k in KINDS))
     print("* without proxmox_kvm's clone task: rerun, it clones a second VM of the same name.")
+    write_results(
+        "compute",
+        {
+            "vms": args.vms,
+            "per_vm": [{"module": tool, "scenario": what, **figures} for tool, what, figures in rows],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -7,12 +7,17 @@ through its control socket with populate()):
 * community.proxmox.proxmox (the version in the `ansible` bundle of the venv) with want_facts false, then true
   (with facts it asks status, config and snapshots of every VM, one after the other).
 
+* the floor: ansible-core's own cost, `ansible-inventory --list` of a static YAML inventory holding the same host
+  names (those ironcloud.stack.cloud listed) and no variables.
+
 Each is one `ansible-inventory --list`. The benchmark starts a private instance of the lab's fake (same code,
 same CA and certificate, its own port on the lab's address, its own request log and control socket) and stops
 it at the end, so the 5,000 VMs never show up in other tests' inventories and the request log holds only the
 benchmark's requests: requests are counted from that log. community.proxmox verifies TLS with requests' default
-CA bundle, so REQUESTS_CA_BUNDLE is set to the lab CA for it. It prints requests, wall time, hosts and the ratios,
-and writes them to bench/results/inventory.json.
+CA bundle, so REQUESTS_CA_BUNDLE is set to the lab CA for it. It prints requests, wall time, hosts and the ratios
+(to ironcloud.stack.cloud and to the floor), and writes them to bench/results/inventory.json (keys vms,
+ours_requests, ours_s, peer_facts_s, peer_nofacts_s, floor_s, and every run under results). The goals: ours no
+slower than community.proxmox without facts, and within 1.5x of the floor.
 
 Usage: .venv/bin/python bench/bench_inventory.py [--vms 5000] [--nodes 16] [--skip-facts]
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -40,6 +46,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "pve"))
 
+from benchlib import lab_env, write_results  # noqa: E402
 from client import LabPveControl  # noqa: E402
 
 PREFIX = "icbench-"
@@ -47,14 +54,7 @@ FIRST_VMID = 890000
 USER = "root@pam"
 TOKEN_NAME = "icbench"
 SERVE = os.path.join(ROOT, "tests", "lab", "pve", "serve.py")
-
-
-def lab_env() -> dict[str, str]:
-    path = os.path.join(ROOT, ".lab", "env.json")
-    if not os.path.exists(path):
-        sys.exit("the lab is not up: run `make lab-up`")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+FLOOR = "floor: static inventory, same hosts, no variables"
 
 
 def free_port(host: str) -> int:
@@ -138,11 +138,8 @@ def log_entries(path: str) -> int:
         return sum(1 for line in f if line)
 
 
-def run(
-    label: str, config: str, plugin: str, env: dict[str, str], log: str, workdir: str, suffix: str, repeat: int = 1
-) -> dict[str, Any]:
-    """repeat runs of ansible-inventory --list: the requests of one run and the shortest wall time."""
-    runs = [run_once(label, config, plugin, env, log, workdir, suffix) for attempt in range(max(1, repeat))]
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The requests of one run and the shortest wall time of several runs of one inventory."""
     best = dict(min(runs, key=lambda r: r["wall_s"]))
     best["wall_s_runs"] = [r["wall_s"] for r in runs]
     return best
@@ -151,7 +148,7 @@ def run(
 def run_once(
     label: str, config: str, plugin: str, env: dict[str, str], log: str, workdir: str, suffix: str
 ) -> dict[str, Any]:
-    path = os.path.join(workdir, "%s.%s" % (label.split()[0] + label.split("=")[-1], suffix))
+    path = os.path.join(workdir, "%s.%s" % (re.sub(r"[^A-Za-z0-9]+", "_", label), suffix))
     with open(path, "w", encoding="utf-8") as f:
         f.write(config)
     env = dict(env, ANSIBLE_INVENTORY_ENABLED=plugin, ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
@@ -176,6 +173,7 @@ def run_once(
             hosts.update(group.get("hosts", []))
     return {
         "label": label,
+        "hosts_listed": sorted(hosts),
         "requests": log_entries(log) - before,
         "wall_s": round(wall, 2),
         "hosts": len(hosts),
@@ -198,7 +196,6 @@ def main() -> None:
 
     lab = lab_env()
     nodes = ["icbench%02d" % i for i in range(1, args.nodes + 1)]
-    results = []
     with tempfile.TemporaryDirectory() as workdir, private_fake(lab, workdir) as pve:
         pve["control"].call("populate", args.vms, nodes, prefix=PREFIX, first_vmid=FIRST_VMID)
         base = dict(os.environ)
@@ -222,33 +219,32 @@ def main() -> None:
         community_env = dict(base, REQUESTS_CA_BUNDLE=lab["PROXMOX_CA_PATH"], CURL_CA_BUNDLE=lab["PROXMOX_CA_PATH"])
         for key in ("PROXMOX_TOKEN_ID", "PROXMOX_TOKEN_SECRET", "PROXMOX_USER", "PROXMOX_PASSWORD", "PROXMOX_URL"):
             community_env.pop(key, None)
-        results.append(
-            run(
-                "ironcloud.stack.cloud",
-                "plugin: ironcloud.stack.cloud\n",
-                "ironcloud.stack.cloud",
-                base,
-                pve["log"],
-                workdir,
-                "cloud.yml",
-                args.repeat,
-            )
-        )
-        results.append(
-            run(
+        # (label, config, plugin, environment, file name suffix); the floor's file is written after the first run
+        quick = [
+            ("ironcloud.stack.cloud", "plugin: ironcloud.stack.cloud\n", "ironcloud.stack.cloud", base, "cloud.yml"),
+            (
                 "community.proxmox want_facts=false",
                 community % "false",
                 "community.proxmox.proxmox",
                 community_env,
-                pve["log"],
-                workdir,
                 "proxmox.yml",
-                args.repeat,
-            )
-        )
+            ),
+            (FLOOR, "", "yaml", base, "floor.yml"),
+        ]
+        # Round after round, each quick inventory once: a drift of the machine's speed hits all of them alike.
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for _round in range(max(1, args.repeat)):
+            for label, config, plugin, env, suffix in quick:
+                if label == FLOOR:
+                    config = yaml.safe_dump(
+                        {"all": {"hosts": dict.fromkeys(runs["ironcloud.stack.cloud"][0]["hosts_listed"])}}
+                    )
+                runs.setdefault(label, []).append(run_once(label, config, plugin, env, pve["log"], workdir, suffix))
+        results = [best_of(runs[label]) for label, *_rest in quick]
         if not args.skip_facts:
-            results.append(
-                run(
+            results.insert(
+                2,
+                run_once(
                     "community.proxmox want_facts=true",
                     community % "true",
                     "community.proxmox.proxmox",
@@ -256,33 +252,76 @@ def main() -> None:
                     pve["log"],
                     workdir,
                     "proxmox.yml",
-                )
+                ),
             )
 
-    ours = results[0]
+    for r in results:
+        r.pop("hosts_listed", None)
+    ours, floor = results[0], results[-1]
+    by_label = {r["label"].split(":")[0]: r for r in results}
     print(
         "Inventory of %d VMs on %d nodes (plus the lab config's %d nodes), one ansible-inventory --list each, "
         "on a private instance of the lab's fake Proxmox API" % (args.vms, args.nodes, 3)
     )
     print(
-        "(wall time: the shortest of %d runs for the first two, one run with facts; load average %.1f on %d CPUs)"
+        "(wall time: the shortest of %d runs, one run with facts; load average %.1f on %d CPUs)"
         % (args.repeat, os.getloadavg()[0], os.cpu_count() or 1)
     )
     print(
-        "%-38s %9s %9s %7s %9s %11s %9s"
-        % ("plugin", "requests", "wall s", "hosts", "bench VMs", "x requests", "x wall")
+        "%-50s %9s %9s %7s %9s %11s %9s %9s"
+        % ("plugin", "requests", "wall s", "hosts", "bench VMs", "x requests", "x wall", "x floor")
     )
     for r in results:
         r["requests_ratio"] = round(r["requests"] / max(1, ours["requests"]), 1)
-        r["wall_ratio"] = round(r["wall_s"] / max(0.01, ours["wall_s"]), 1)
+        r["wall_ratio"] = round(r["wall_s"] / max(0.01, ours["wall_s"]), 2)
+        r["floor_ratio"] = round(r["wall_s"] / max(0.01, floor["wall_s"]), 2)
         print(
-            "%-38s %9d %9.2f %7d %9d %11.1f %9.1f"
-            % (r["label"], r["requests"], r["wall_s"], r["hosts"], r["bench_vms"], r["requests_ratio"], r["wall_ratio"])
+            "%-50s %9d %9.2f %7d %9d %11.1f %9.2f %9.2f"
+            % (
+                r["label"],
+                r["requests"],
+                r["wall_s"],
+                r["hosts"],
+                r["bench_vms"],
+                r["requests_ratio"],
+                r["wall_ratio"],
+                r["floor_ratio"],
+            )
         )
-    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "bench", "results", "inventory.json"), "w", encoding="utf-8") as f:
-        json.dump({"vms": args.vms, "nodes": args.nodes, "repeat": args.repeat, "results": results}, f, indent=1)
-        f.write("\n")
+    nofacts = by_label["community.proxmox want_facts=false"]
+    facts = by_label.get("community.proxmox want_facts=true")
+    goals = {
+        "no_slower_than_peer_nofacts": ours["wall_s"] <= nofacts["wall_s"],
+        "within_1_5x_floor": ours["wall_s"] <= 1.5 * floor["wall_s"],
+    }
+    print(
+        "goals: ours / community.proxmox without facts = %.2f (<= 1), ours / floor = %.2f (<= 1.5): %s"
+        % (
+            ours["wall_s"] / max(0.01, nofacts["wall_s"]),
+            ours["floor_ratio"],
+            "met" if all(goals.values()) else "NOT met",
+        )
+    )
+    write_results(
+        "inventory",
+        {
+            "vms": args.vms,
+            "nodes": args.nodes,
+            "repeat": args.repeat,
+            "ours_requests": ours["requests"],
+            "ours_s": ours["wall_s"],
+            "peer_nofacts_requests": nofacts["requests"],
+            "peer_nofacts_s": nofacts["wall_s"],
+            "peer_facts_requests": facts["requests"] if facts else None,
+            "peer_facts_s": facts["wall_s"] if facts else None,
+            "floor_s": floor["wall_s"],
+            "ours_over_peer_nofacts": round(ours["wall_s"] / max(0.01, nofacts["wall_s"]), 2),
+            "ours_over_floor": ours["floor_ratio"],
+            "goals": goals,
+            "load_average": round(os.getloadavg()[0], 1),
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@
 
 Both run in the same process run against real Open vSwitch: two OVS instances in network namespaces of this machine
 (tests/lab/ovsns.py; userspace datapath, every file under a temp dir, `ovslab-` namespaces removed at the end),
-each driven by ansible-playbook with a local connection. Then a no-op rerun of each. Prints the figures.
+each driven by ansible-playbook with a local connection. Then a no-op rerun of each. Prints the figures and
+writes them to bench/results/ovs_overlay.json.
 
     .venv/bin/python bench/bench_ovs_overlay.py [--peers 64] [--vnis 8]
 """
@@ -28,6 +29,7 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
+from benchlib import write_results  # noqa: E402
 from ovsns import NsOvsLab  # noqa: E402
 
 OVERLAY_PLAY = """
@@ -151,6 +153,19 @@ def main() -> None:
         print("  %-34s %8.2f s   %-30s %s" % (name, seconds, what, recap))
     print("  first run: seed / ovs_overlay = %.1fx" % (t2 / t1))
     print("  no-op rerun: seed / ovs_overlay = %.1fx (the seed reports every port changed on every run)" % (t4 / t3))
+    write_results(
+        "ovs_overlay",
+        {
+            "peers": args.peers,
+            "vnis": args.vnis,
+            "runs": [
+                {"run": name, "seconds": round(seconds, 2), "what": what, "recap": recap}
+                for name, seconds, what, recap in rows
+            ],
+            "first_run_ratio": round(t2 / t1, 2),
+            "rerun_ratio": round(t4 / t3, 2),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -235,9 +235,38 @@ def test_inventory_matches_expected_json(
     assert got == expected, "ansible-inventory --list differs from %s (IRONCLOUD_UPDATE_GOLDEN=1 rewrites it)" % (
         EXPECTED
     )
+    # a guest's own variables are vmid and ansible_host; tenant, project, node and status come from its groups
+    web = got["hostvars"]["icinv-00000"]
+    tenant_figures = {"tenant_quota", "tenant_usage", "tenant_reserved", "tenant_free"}
+    assert set(web) - tenant_figures == {"vmid", "ansible_host", "tenant", "project", "node", "status"}, web
     # the name with a template was never templated
     evil = "icinv-{{ lookup('env','HOME') }}"
-    assert got["hostvars"][evil]["vm_name"] == {"__ansible_unsafe": evil}
+    assert evil in got["hostvars"]
+    detailed = listing(
+        write_config(tmp_path, "detailed_hostvars: true\n"), inventory_env(lab_env, IRONCLOUD_STATE_STORE=small_lab)
+    )
+    assert detailed["_meta"]["hostvars"][evil]["vm_name"] == {"__ansible_unsafe": evil}
+
+
+def test_shared_variables_are_group_variables(lab_env: dict[str, str], small_lab: str, tmp_path: Any) -> None:
+    """--export shows where each variable lives: what a tenant, project, node or power state shares on its group."""
+    data = listing(write_config(tmp_path), inventory_env(lab_env, IRONCLOUD_STATE_STORE=small_lab), "--export")
+    assert plain(data["tenant_acme"]["vars"])["tenant"] == "acme"
+    assert plain(data["tenant_acme"]["vars"])["tenant_quota"]["cores"] == 64
+    assert plain(data["project_acme_web"]["vars"]) == {"project": "web"}
+    assert plain(data["node_icinv1"]["vars"]) == {"node": "icinv1"}
+    assert plain(data["running"]["vars"]) == {"status": "running"}
+    own = plain(data["_meta"]["hostvars"]["icinv-00000"])
+    assert set(own) == {"vmid", "ansible_host"} and own["vmid"] == FIRST_VMID
+    # nodes keep their figures as host variables
+    assert plain(data["_meta"]["hostvars"]["icinv1"])["usage"]["vms"] >= 1
+    detailed = listing(
+        write_config(tmp_path, "detailed_hostvars: true\n"),
+        inventory_env(lab_env, IRONCLOUD_STATE_STORE=small_lab),
+        "--export",
+    )
+    full = plain(detailed["_meta"]["hostvars"]["icinv-00000"])
+    assert full["ansible_host"] == own["ansible_host"] and full["memory_mb"] == 2048 and full["tenant"] == "acme"
 
 
 def test_graph_of_the_lab_cloud(lab_env: dict[str, str], small_lab: str) -> None:
@@ -263,12 +292,16 @@ def test_constructed_options(lab_env: dict[str, str], small_lab: str, tmp_path: 
     path = write_config(
         tmp_path,
         "compose:\n  ansible_user: \"'debian'\"\ngroups:\n  small: memory_mb < 1024\n"
-        "keyed_groups:\n  - key: status\n    prefix: power\nstrict: true\n",
+        "keyed_groups:\n  - key: status\n    prefix: power\n"
+        "  - key: tenant | default('none', true)\n    prefix: owner\nstrict: true\n",
     )
     data = listing(path, inventory_env(lab_env, IRONCLOUD_STATE_STORE=small_lab))
     assert plain(data["_meta"]["hostvars"]["icinv-00000"]["ansible_user"]) == "debian"
     assert set(data["small"]["hosts"]) >= {"icinv-00001-%d" % (FIRST_VMID + 100)}
     assert "icinv-00000" in data["power_running"]["hosts"]
+    # memory_mb is no host variable, tenant is a group's: compose, groups and keyed_groups see both
+    assert "memory_mb" not in data["_meta"]["hostvars"]["icinv-00000"]
+    assert "icinv-00000" in data["owner_acme"]["hosts"]
 
 
 def test_cache_hit_makes_no_request(lab_env: dict[str, str], pve_control: Any, small_lab: str, tmp_path: Any) -> None:
@@ -319,14 +352,13 @@ def test_5000_vms_on_16_nodes(lab_env: dict[str, str], pve_control: Any, tmp_pat
         assert len(in_group("k3s_server")) == 1667 and len(in_group("k3s_agent")) == 1667
         assert len(in_group("project_acme_web")) == 1250 and len(in_group("project_globex_db")) == 1250
         vm = plain(hostvars["icbig-01234"])
-        assert (vm["vmid"], vm["node"], vm["tenant"], vm["project"], vm["cores"], vm["memory_mb"]) == (
-            BIG_FIRST_VMID + 1234,
-            BIG_NODES[1234 % 16],
-            "acme",
-            "db",
-            2,
-            2048,
-        )
+        assert vm == {
+            "vmid": BIG_FIRST_VMID + 1234,
+            "node": BIG_NODES[1234 % 16],
+            "tenant": "acme",
+            "project": "db",
+            "status": "running",
+        }
         print("5,000 VMs on 16 nodes: %.1f s, %d request(s)" % (elapsed, log.resources()))
     finally:
         cleared = pve_control.call("clear_vms", BIG_PREFIX)

@@ -19,6 +19,13 @@ Sources (the inventory plugin ironcloud.stack.cloud fetches them, or reads them 
   ``node_*``).
 
 Group names keep ``[A-Za-z0-9_]``; any other character becomes ``_`` (PVE tags are lower case already).
+
+Variables: what is the same for every guest of a group is a variable of that group, set once: ``node`` on
+``node_<n>``, ``status`` on ``running`` / ``stopped``, ``tenant`` (and the store's quota and usage) on
+``tenant_<t>``, ``project`` on ``project_<t>_<p>``. A guest's own host variables are few (``vmid``, and
+``ansible_host`` when it has a lease): ansible-core's cost per host variable dominates a large inventory.
+``InventoryView.details`` holds every variable of every host (sizes, usage, tags, roles, addresses), what
+``compose`` / ``groups`` / ``keyed_groups`` see, and what the hosts get with ``detailed=True``.
 """
 
 from __future__ import annotations
@@ -55,9 +62,14 @@ LEASE_KEYS = ("nic", "address", "prefix_length", "gateway", "network", "owner", 
 
 @dataclass
 class InventoryView:
-    """What the inventory holds: hosts with their variables, groups with their hosts and child groups."""
+    """What the inventory holds: hosts with their variables, groups with their hosts, child groups and variables.
+
+    ``hosts`` maps each host to the variables set on it; ``details`` maps it to all of its variables (those of its
+    groups included), for the constructed features and the detailed layout.
+    """
 
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)
     children: dict[str, set[str]] = field(default_factory=dict)
     group_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -82,6 +94,10 @@ class InventoryView:
             "children": {g: sorted(c) for g, c in sorted(self.children.items())},
             "group_vars": {g: self.group_vars[g] for g in sorted(self.group_vars)},
         }
+
+    def set_group_var(self, group: str, key: str, value: Any) -> None:
+        self.group(group)
+        self.group_vars.setdefault(group, {})[key] = value
 
 
 def parse_tags(value: Any) -> list[str]:
@@ -197,8 +213,19 @@ def _host_names(guests: Sequence[Mapping[str, Any]], reserved: set[str]) -> tupl
     return names, warnings
 
 
-def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, Any] | None = None) -> InventoryView:
+def build_inventory(
+    resources: Sequence[Mapping[str, Any]],
+    store: Mapping[str, Any] | None = None,
+    detailed: bool = False,
+    with_details: bool = True,
+) -> InventoryView:
     """The inventory of the cloud from the /cluster/resources entries and a state store snapshot.
+
+    A guest's host variables are ``vmid`` and ``ansible_host`` (when it has a lease), plus ``status`` when it is
+    neither running nor stopped and ``project`` when it has no tenant tag (no group carries them then); with
+    ``detailed`` every variable of ``details``. Nodes always get all of theirs (there are few nodes).
+    ``with_details`` false leaves the guests out of ``details`` (the plugin then needs none: no compose, groups,
+    keyed_groups), which saves building them.
 
     ``store`` is ``{"tenants": [{"name", "quota", "usage", "reserved", "free"}], "projects": [{"tenant", "name"}],
     "leases": [{"tenant", "project", "network", "owner", "vm", "nic", "vmid", "address", "prefix_length",
@@ -233,8 +260,11 @@ def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, 
                 "memory_allocated_mb": summary["memory_allocated"] // MiB,
             },
         }
+        view.details[name] = view.hosts[name]
         view.add(HYPERVISORS, name)
-        view.group(node_group(name))
+        view.set_group_var(node_group(name), "node", name)
+    for status in STATUS_GROUPS:
+        view.set_group_var(status, "status", status)
 
     for tenant in store.get("tenants") or []:
         tname = str(tenant.get("name") or "")
@@ -252,59 +282,56 @@ def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, 
     for project in store.get("projects") or []:
         tname, pname = str(project.get("tenant") or ""), str(project.get("name") or "")
         if tname and pname:
-            view.child(tenant_group(tname), project_group(tname, pname))
+            _project_groups(view, tname, pname)
 
     guests = [r for r in resources if r.get("type") in GUEST_TYPES and not _int(r.get("template"))]
     names, warnings = _host_names(guests, node_names)
     view.warnings.extend(warnings)
     leases = LeaseIndex(store.get("leases") or [])
+    # Thousands of guests share a handful of tag strings: read each string once.
+    by_tags: dict[str, tuple[list[str], str | None, str | None, list[str]]] = {}
     for guest in sorted(guests, key=lambda g: _int(g.get("vmid"))):
         vmid = _int(guest.get("vmid"))
         host = names[vmid]
-        tags = parse_tags(guest.get("tags"))
-        tenant, project, roles = tenancy_of(tags)
+        raw = guest.get("tags")
+        key = raw if isinstance(raw, str) else repr(raw)
+        if key not in by_tags:
+            tags = parse_tags(raw)
+            by_tags[key] = (tags, *tenancy_of(tags))
+        tags, tenant, project, roles = by_tags[key]
         node = str(guest.get("node") or "")
         status = str(guest.get("status") or "unknown")
         own = leases.of(vmid, str(guest.get("name") or ""), tenant, project)
-        hostvars: dict[str, Any] = {
-            "vmid": vmid,
-            "vm_name": str(guest.get("name") or ""),
-            "node": node,
-            "vmtype": guest.get("type"),
-            "status": status,
-            "vm_tags": tags,
-            "tenant": tenant,
-            "project": project,
-            "vm_roles": roles,
-            "cores": _int(guest.get("maxcpu")),
-            "memory_mb": _int(guest.get("maxmem")) // MiB,
-            "disk_gb": round(_int(guest.get("maxdisk")) / GiB, 2),
-            "usage": guest_usage(guest),
-            "address": None,
-            "addresses": [{k: lease.get(k) for k in LEASE_KEYS if k in lease} for lease in own],
-        }
-        for key in ("pool", "lock", "hastate"):
-            if guest.get(key):
-                hostvars[key] = guest[key]
+        hostvars: dict[str, Any] = {"vmid": vmid}
         if own:
-            hostvars["address"] = own[0].get("address")
             # reachable from outside through its floating IP when it has one (its router's DNAT)
             floating = [lease["floating_ip"] for lease in own if lease.get("floating_ip")]
-            hostvars["floating_ip"] = floating[0] if floating else None
             hostvars["ansible_host"] = floating[0] if floating else own[0].get("address")
-        view.hosts[host] = hostvars
+        if with_details or detailed:
+            details = guest_details(guest, vmid, tags, tenant, project, roles, own)
+            view.details[host] = details
+            view.hosts[host] = details if detailed else hostvars
+        else:
+            view.hosts[host] = hostvars
         if node:
-            view.add(node_group(node), host)
+            group = node_group(node)
+            view.add(group, host)
+            if group not in view.group_vars:
+                view.set_group_var(group, "node", node)
+        else:
+            hostvars["node"] = node
         if status in STATUS_GROUPS:
             view.add(status, host)
+        else:
+            hostvars["status"] = status
         if tenant:
             if project:
-                group = project_group(tenant, project)
-                view.child(tenant_group(tenant), group)
-                view.add(group, host)
+                view.add(_project_groups(view, tenant, project), host)
             else:
+                view.set_group_var(tenant_group(tenant), "tenant", tenant)
                 view.add(tenant_group(tenant), host)
         elif project:
+            hostvars["project"] = project
             view.warnings.append(
                 "VM %d (%s) is tagged %s%s but has no %s tag: it is in no project group"
                 % (vmid, host, PROJECT_TAG, project, TENANT_TAG)
@@ -312,3 +339,50 @@ def build_inventory(resources: Sequence[Mapping[str, Any]], store: Mapping[str, 
         for role in roles:
             view.add(role, host)
     return view
+
+
+def guest_details(
+    guest: Mapping[str, Any],
+    vmid: int,
+    tags: list[str],
+    tenant: str | None,
+    project: str | None,
+    roles: list[str],
+    own: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Every variable of a guest: what compose, groups and keyed_groups see, and the detailed layout's host vars."""
+    details: dict[str, Any] = {
+        "vmid": vmid,
+        "vm_name": str(guest.get("name") or ""),
+        "node": str(guest.get("node") or ""),
+        "vmtype": guest.get("type"),
+        "status": str(guest.get("status") or "unknown"),
+        "vm_tags": list(tags),
+        "tenant": tenant,
+        "project": project,
+        "vm_roles": list(roles),
+        "cores": _int(guest.get("maxcpu")),
+        "memory_mb": _int(guest.get("maxmem")) // MiB,
+        "disk_gb": round(_int(guest.get("maxdisk")) / GiB, 2),
+        "usage": guest_usage(guest),
+        "address": own[0].get("address") if own else None,
+        "floating_ip": next((lease["floating_ip"] for lease in own if lease.get("floating_ip")), None),
+        "addresses": [{k: lease.get(k) for k in LEASE_KEYS if k in lease} for lease in own],
+    }
+    if own:
+        details["ansible_host"] = details["floating_ip"] or own[0].get("address")
+    for key in ("pool", "lock", "hastate"):
+        if guest.get(key):
+            details[key] = guest[key]
+    return details
+
+
+def _project_groups(view: InventoryView, tenant: str, project: str) -> str:
+    """The group of a project, a child of its tenant's; both carry their name as a variable. Returns the group."""
+    group = project_group(tenant, project)
+    if group in view.group_vars and tenant_group(tenant) in view.group_vars:
+        return group
+    view.child(tenant_group(tenant), group)
+    view.set_group_var(tenant_group(tenant), "tenant", tenant)
+    view.set_group_var(group, "project", project)
+    return group

@@ -136,12 +136,25 @@ def test_groups_hosts_and_variables() -> None:
     assert groups["tenant_globex"] == ["lonely"]
     assert groups["k3s_server"] == ["web1"]
     assert groups["k3s_agent"] == ["web2"]
-    web1 = view.hosts["web1"]
+    # A guest's own variables are few; what its groups share is on the groups, once.
+    assert view.hosts["web1"] == {"vmid": 101}
+    assert view.hosts["plain"] == {"vmid": 104, "status": "unknown"}
+    assert view.group_vars["node_pve1"] == {"node": "pve1"} and view.group_vars["node_pve2"] == {"node": "pve2"}
+    assert view.group_vars["running"] == {"status": "running"} and view.group_vars["stopped"] == {"status": "stopped"}
+    assert view.group_vars["tenant_acme"] == {"tenant": "acme"} and view.group_vars["tenant_globex"] == {
+        "tenant": "globex"
+    }
+    assert view.group_vars["project_acme_web"] == {"project": "web"}
+    assert "k3s_server" not in view.group_vars
+    # Every variable, for compose / groups / keyed_groups and the detailed layout.
+    web1 = view.details["web1"]
     assert web1["vmid"] == 101 and web1["node"] == "pve1" and web1["tenant"] == "acme" and web1["project"] == "web"
+    assert web1["status"] == "running" and web1["vmtype"] == "qemu" and web1["vm_name"] == "web1"
     assert web1["cores"] == 2 and web1["memory_mb"] == 2048 and web1["disk_gb"] == 16.0
     assert web1["usage"] == {"cpu": 0.25, "memory_used_mb": 512, "disk_used_gb": 0.0, "uptime": 60}
     assert web1["vm_roles"] == ["k3s_server"] and web1["vm_tags"][0] == "ic-tenant-acme"
     assert web1["address"] is None and "ansible_host" not in web1
+    assert view.details["lonely"]["project"] is None
     pve1 = view.hosts["pve1"]
     assert pve1["cores"] == 16 and pve1["memory_mb"] == 65536 and pve1["online"] is True
     assert pve1["usage"]["vms"] == 3 and pve1["usage"]["vms_running"] == 2 and pve1["usage"]["cores_allocated"] == 6
@@ -209,16 +222,37 @@ def test_leases_give_address_and_ansible_host() -> None:
         ],
     }
     view = build_inventory(resources, store)
-    assert view.hosts["web1"]["address"] == "10.0.0.5" and view.hosts["web1"]["ansible_host"] == "10.0.0.5"
-    assert [a["address"] for a in view.hosts["web1"]["addresses"]] == ["10.0.0.5", "10.0.0.9"]
+    assert view.hosts["web1"] == {"vmid": 101, "ansible_host": "10.0.0.5"}
+    assert view.details["web1"]["address"] == "10.0.0.5" and view.details["web1"]["ansible_host"] == "10.0.0.5"
+    assert [a["address"] for a in view.details["web1"]["addresses"]] == ["10.0.0.5", "10.0.0.9"]
     assert view.hosts["web2"]["ansible_host"] == "10.0.0.6"
-    assert view.hosts["web3"]["address"] is None
-    assert view.hosts["web1"]["floating_ip"] is None
-
+    assert view.hosts["web3"] == {"vmid": 103} and view.details["web3"]["address"] is None
+    assert view.details["web1"]["floating_ip"] is None
     groups = view.as_dict()["groups"]
     assert groups["tenant_initech"] == [] and groups["project_acme_db"] == []
+    assert view.group_vars["tenant_acme"]["tenant"] == "acme"
     assert view.group_vars["tenant_acme"]["tenant_quota"] == {"cores": 10}
     assert view.group_vars["tenant_acme"]["tenant_usage"] == {"cores": 4}
+    assert view.group_vars["project_acme_db"] == {"project": "db"}
+
+
+def test_detailed_layout_sets_every_variable_on_the_host() -> None:
+    resources = [node("pve1"), vm(101, "web1", tags="ic-tenant-acme;ic-project-web;ic-k3s-server", pool="p1")]
+    detailed = build_inventory(resources, detailed=True)
+    web1 = detailed.hosts["web1"]
+    assert web1 == detailed.details["web1"]
+    assert web1["tenant"] == "acme" and web1["node"] == "pve1" and web1["pool"] == "p1"
+    assert web1["memory_mb"] == 2048 and web1["vm_roles"] == ["k3s_server"]
+    # the groups and their variables are the same in both layouts
+    lean = build_inventory(resources)
+    assert detailed.as_dict()["groups"] == lean.as_dict()["groups"]
+    assert detailed.group_vars == lean.group_vars
+
+
+def test_without_details_the_guests_have_none() -> None:
+    view = build_inventory([node("pve1"), vm(101, "web1", tags="ic-tenant-acme")], with_details=False)
+    assert view.hosts["web1"] == {"vmid": 101}
+    assert "web1" not in view.details and "pve1" in view.details
 
 
 def test_duplicate_and_missing_names() -> None:
@@ -231,6 +265,7 @@ def test_duplicate_and_missing_names() -> None:
 
 def test_project_without_tenant_is_warned() -> None:
     view = build_inventory([vm(101, "x", tags="ic-project-web")])
+    # no group carries its project: the host does
     assert view.hosts["x"]["project"] == "web" and "project_" not in "".join(view.groups)
     assert "no ic-tenant- tag" in view.warnings[0]
 

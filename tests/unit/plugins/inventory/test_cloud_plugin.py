@@ -117,10 +117,39 @@ def test_hosts_groups_and_one_request(tmp_path: Any, stub: type[StubClient]) -> 
 
 
 def test_api_values_are_unsafe(tmp_path: Any) -> None:
-    inventory = run(tmp_path, BASE)
+    inventory = run(tmp_path, BASE + "detailed_hostvars: true\n")
     value = inventory.get_host("evil{{ 7 * 7 }}").vars["vm_name"]
     assert value == "evil{{ 7 * 7 }}"
     assert Templar(loader=DataLoader()).template(value) == "evil{{ 7 * 7 }}"
+    # what compose sees is unsafe too
+    inventory = run(tmp_path, BASE + "compose:\n  shown: vm_name\n")
+    value = inventory.get_host("evil{{ 7 * 7 }}").vars["shown"]
+    assert Templar(loader=DataLoader()).template(value) == "evil{{ 7 * 7 }}"
+
+
+def test_variables_on_groups_and_hosts(tmp_path: Any) -> None:
+    inventory = run(tmp_path, BASE)
+    web1 = inventory.get_host("web1")
+    assert {k: v for k, v in web1.vars.items() if not k.startswith("inventory_")} == {"vmid": 101}
+    assert inventory.groups["tenant_acme"].vars == {"tenant": "acme"}
+    assert inventory.groups["project_acme_web"].vars == {"project": "web"}
+    assert inventory.groups["node_pve1"].vars == {"node": "pve1"}
+    assert inventory.groups["running"].vars == {"status": "running"}
+    # a play sees them as the guest's variables
+    merged = web1.get_vars()
+    for group in web1.get_groups():
+        merged = {**group.get_vars(), **merged}
+    assert merged["tenant"] == "acme" and merged["project"] == "web" and merged["node"] == "pve1"
+    assert merged["status"] == "running" and merged["vmid"] == 101
+    # nodes keep all of theirs
+    assert inventory.get_host("pve1").vars["cores"] == 8
+
+
+def test_detailed_hostvars(tmp_path: Any) -> None:
+    inventory = run(tmp_path, BASE + "detailed_hostvars: true\n")
+    web1 = inventory.get_host("web1").vars
+    assert web1["vmid"] == 101 and web1["memory_mb"] == 2048 and web1["vm_roles"] == ["k3s_server"]
+    assert web1["tenant"] == "acme" and web1["node"] == "pve1" and web1["status"] == "running"
 
 
 def test_constructed(tmp_path: Any) -> None:
@@ -132,6 +161,13 @@ def test_constructed(tmp_path: Any) -> None:
     assert inventory.get_host("evil{{ 7 * 7 }}").vars["big"] is True
     assert sorted(h.name for h in inventory.groups["large"].hosts) == ["evil{{ 7 * 7 }}", "pve1"]
     assert sorted(h.name for h in inventory.groups["type_qemu"].hosts) == ["evil{{ 7 * 7 }}", "web1"]
+    # the variables groups carry are seen too (keyed_groups on tenant and node)
+    inventory = run(
+        tmp_path,
+        BASE + "keyed_groups:\n  - key: tenant | default('none', true)\n    prefix: t\n  - key: node\n    prefix: at\n",
+    )
+    assert sorted(h.name for h in inventory.groups["t_acme"].hosts) == ["web1"]
+    assert sorted(h.name for h in inventory.groups["at_pve1"].hosts) == ["evil{{ 7 * 7 }}", "pve1", "web1"]
 
 
 def test_strict_constructed_error(tmp_path: Any) -> None:

@@ -30,3 +30,26 @@ def test_the_default_location_is_created(tmp_path, monkeypatch):
     assert store.schema_version() == SCHEMA_VERSION
     store.close()
     assert (tmp_path / "data" / "ironcloud" / "state.db").is_file()
+
+
+def test_psycopg_is_imported_only_for_a_postgresql_store(tmp_path):
+    """Importing the store (every SQLite user, the inventory plugin) does not pay for importing psycopg."""
+    import os
+    import subprocess
+    import sys
+
+    tests = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+    code = (
+        "import sys; sys.path.insert(0, %r); import conftest\n"
+        "from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import store\n"
+        "s = store.open_store('sqlite://%s'); s.close()\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg imported for a SQLite store'\n"
+        "from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import StoreError\n"
+        "try:\n"
+        "    store.open_store('postgresql://nobody@127.0.0.1:1/none', timeout=1)\n"
+        "except StoreError as e:\n"
+        "    assert 'cannot connect' in str(e), e\n"
+        "assert 'psycopg' in sys.modules\n"
+    ) % (tests, str(tmp_path / "state.db"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
