@@ -46,7 +46,7 @@ def main(argv: list[str], results: str = os.path.join(HERE, "results")) -> int:
     print("== summary")
     for script, outcome, seconds in outcomes:
         print("  %-32s %-40s %7.1f s" % (os.path.basename(script), outcome, seconds))
-    failed = [script for script, outcome, _ in outcomes if outcome != "ok"]
+    failed = [script for script, outcome, seconds in outcomes if outcome != "ok"]
     print("%d of %d benchmarks failed" % (len(failed), len(outcomes)) if failed else "all benchmarks ran")
     return 1 if failed else 0
 

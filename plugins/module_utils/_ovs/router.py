@@ -674,7 +674,7 @@ def converge_dns(host: Host, want: Wanted | None, directory: str, rebuilt: bool,
 
 def wait_gone(host: Host, pidfile: str, marker: str, tries: int = 50) -> None:
     """Wait (up to about 5 s) until the stopped dnsmasq is gone, so the new one can bind its addresses."""
-    for _ in range(tries):
+    for _attempt in range(tries):
         if host.files.running(pidfile, marker) is None:
             return
         time.sleep(0.1)

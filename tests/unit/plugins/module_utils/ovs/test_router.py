@@ -181,7 +181,7 @@ def test_dns_names_come_from_naming_and_the_files_say_what_dnsmasq_serves():
     hosts = files["/run/x/%s/hosts" % want.namespace]
     assert hosts == "10.0.0.3 db1.web.acme.cloud.example\n10.0.0.2 web1.web.acme.cloud.example\n"
     conf = files["/run/x/%s/dnsmasq.conf" % want.namespace]
-    inside, _ = router_network_ports("acme", "web", "main", "front")
+    inside, outside = router_network_ports("acme", "web", "main", "front")
     assert "interface=%s\n" % inside in conf and "local=/cloud.example/\n" in conf and "no-resolv\n" in conf
     # the external port never serves names
     assert "interface=qg-" not in conf
@@ -228,7 +228,7 @@ def test_dnsmasq_is_started_once_restarted_only_when_its_hosts_change_and_stoppe
     assert [c for c in calls4 if "dnsmasq" in c] and not [c for c in h4.commands if c.startswith("write")]
     # check mode plans and does nothing
     no_names = r.wanted(params())
-    h5, _ = dns_host(files)
+    h5, h5_files = dns_host(files)
     r.converge_dns(h5, no_names, d, rebuilt=False, check_mode=True)
     assert h5.commands == ["kill 4242 (dnsmasq of %s)" % d, "rm -r " + d] and files.running(d + "/dnsmasq.pid", "")
     # without names: stopped, directory gone
@@ -245,7 +245,7 @@ def test_dns_without_dnsmasq_on_the_node_is_refused_before_anything_runs():
 
 def test_the_router_result_lists_the_names():
     files = FakeFiles()
-    h, _ = dns_host(files)
+    h, h_files = dns_host(files)
     result = r.ensure_router(h, params(dns=DNS, dns_domain="cloud"), True)
     assert result["router"]["dns"] == {"db1.web.acme.cloud": "10.0.0.3", "web1.web.acme.cloud": "10.0.0.2"}
     assert any("dnsmasq --conf-file=" in c for c in result["commands"]) and files.data == {}
