@@ -2,9 +2,9 @@
 
 Runs after the other integration tests (conftest.py moves it last): it creates the lab spec's tenants and
 VMs (inventories/lab/cloud-spec.yml), as `make demo` does, and leaves them for the demo. The summary is read at
-the end (the nodes count the VMs, the tenants' pools are listed); the lab's ping matrix
-(tests/lab/playbooks/ping_matrix.yml, also run by `make demo`) shows every project connected and isolated, and
-names the VM that answered each ping.
+the end (the nodes count the VMs, the tenants' pools are listed, each VM's way in: floating IP, DNS name, ssh
+command); playbooks/verify.yml (also run by `make demo`) checks from inside every VM, over SSH through its
+floating IP, that its project's VMs and router answer, their names resolve and other tenants do not answer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-PING_MATRIX = os.path.join(ROOT, "tests", "lab", "playbooks", "ping_matrix.yml")
+VERIFY = os.path.join(ROOT, "playbooks", "verify.yml")
+CLOUD_INVENTORY = os.path.join(ROOT, "inventories", "lab-cloud", "lab.cloud.yml")
 
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
@@ -47,6 +48,11 @@ def spec_tenants_with_storage() -> list[str]:
     return [t["name"] for t in tenants if t.get("quota", {}).get("storage_gb")]
 
 
+def spec_tenant_names() -> list[str]:
+    with open(os.path.join(ROOT, "inventories", "lab", "cloud-spec.yml"), encoding="utf-8") as f:
+        return [t["name"] for t in yaml.safe_load(f)["all"]["vars"]["cloud_tenants"]]
+
+
 def test_site_twice(ansible_playbook):
     site = os.path.join(ROOT, "playbooks", "site.yml")
     first = ansible_playbook(site)
@@ -67,12 +73,18 @@ def test_site_twice(ansible_playbook):
     for tenant in tenants:
         assert re.search(r"ic-%s\s+rbd" % re.escape(tenant), pools), "tenant pool of %s missing:\n%s" % (tenant, pools)
 
-    matrix = ansible_playbook(PING_MATRIX)
-    out = matrix.stdout + matrix.stderr
-    assert matrix.returncode == 0, out[-6000:]
-    assert "Projects connected: yes; projects isolated: yes" in out
-    assert "WRONG" not in out and "ANOTHER PROJECT" not in out
-    assert re.search(r"answered by\s+vm\d+@pve\d+\s+\(same project\)", out), out[-4000:]
+    way_in = summary.split("The way in", 1)[1] if "The way in" in summary else ""
+    logins = re.findall(r"ssh -i (\S+) (\w+)@(10\.89\.30\.\d+)", way_in)
+    assert len(logins) == 5, "the summary does not end with the five VMs' ssh commands:\n%s" % summary
+    assert all(os.path.exists(key) and user == "debian" for key, user, _ip in logins), logins
+
+    tenants = ":".join("tenant_" + t for t in spec_tenant_names())
+    verify = ansible_playbook(VERIFY, "-i", CLOUD_INVENTORY, "-e", "verify_hosts=" + tenants)
+    out = verify.stdout + verify.stderr
+    assert verify.returncode == 0, out[-6000:]
+    assert "VMs: 5, in: 5;" in out, out[-4000:]
+    assert "projects connected and names resolved: yes; tenants isolated: yes" in out, out[-4000:]
+    assert "WRONG" not in out
 
     second = ansible_playbook(site)
     out = second.stdout + second.stderr

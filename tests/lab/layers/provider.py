@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
 from typing import Any
 
 from .base import ROOT, Lab, Layer
@@ -108,6 +109,24 @@ def run_service(p: dict[str, Any]) -> None:
     )
 
 
+def transmit_checksums_in_software(p: dict[str, Any]) -> None:
+    """Transmit offload off where TCP enters the network node's userspace datapath from the provider network.
+
+    The host's side of the podman bridge and the service's eth0 hand TCP on with the checksum left to the
+    hardware (CHECKSUM_PARTIAL); Open vSwitch's userspace datapath (br-ex on pve1) forwards such a packet as it is,
+    and the router's namespace drops it for its bad checksum: ICMP passes, SSH to a floating IP and the service's
+    replies do not. The VMs' and routers' ports get the same treatment (lab guests, ovs_router checksum_offload).
+    """
+    info = network_info(p["network"]) or {}
+    bridge = info.get("network_interface")
+    if bridge:
+        subprocess.run(["ethtool", "-K", bridge, "tx", "off"], check=True, capture_output=True)
+    pid = podman("inspect", "--format", "{{.State.Pid}}", p["service"]["name"]).stdout.strip()
+    if pid and pid != "0":
+        cmd = ["nsenter", "-t", pid, "-n", "ethtool", "-K", "eth0", "tx", "off"]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+
 class Provider(Layer):
     name = "provider"
 
@@ -118,6 +137,7 @@ class Provider(Layer):
         if not attached(p["network_node"], p["network"]):
             podman("network", "connect", "--ip", p["network_node_ip"], p["network"], p["network_node"])
         run_service(p)
+        transmit_checksums_in_software(p)
         self._publish(lab, p)
 
     def down(self, lab: Lab) -> None:
