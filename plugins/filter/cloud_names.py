@@ -25,6 +25,14 @@ options:
     description: The name of the tenant's API token (the part after V(!)).
     type: str
     default: ironcloud
+  domain:
+    description:
+      - The cloud's DNS domain; adds the tenant's DNS zone and the names of its certificate authority.
+      - 'Lowercase labels of letters, digits and V(-), separated by V(.), at most 125 characters.'
+    type: str
+  vm:
+    description: A VM's name (one DNS label); with O(project) and O(domain) adds the VM's DNS name.
+    type: str
 author:
   - ironcloud.stack contributors
 """
@@ -37,6 +45,10 @@ EXAMPLES = r"""
 - name: The tags of a VM of tenant acme, project web
   ansible.builtin.set_fact:
     vm_tags: "{{ ('acme' | ironcloud.stack.cloud_names('web')).tags }}"  # [ic-tenant-acme, ic-project-web]
+
+- name: The DNS name of VM db1 of project web of tenant acme
+  ansible.builtin.set_fact:
+    vm_fqdn: "{{ ('acme' | ironcloud.stack.cloud_names('web', domain='example.internal', vm='db1')).dns_name }}"
 """
 
 RETURN = r"""
@@ -103,6 +115,26 @@ _value:
       type: list
       elements: str
       sample: [ic-tenant-acme, ic-project-web]
+    dns_zone:
+      description: The tenant's DNS zone, the only names its intermediate CA may sign (only with O(domain)).
+      type: str
+      sample: acme.example.internal
+    ca_name:
+      description: The common name of the tenant's intermediate CA (only with O(domain)).
+      type: str
+      sample: ironcloud tenant acme CA
+    cluster_issuer:
+      description: The cert-manager ClusterIssuer backed by the tenant's CA (only with O(domain)).
+      type: str
+      sample: ic-acme
+    ca_secret:
+      description: The Secret in cert-manager's namespace that holds the tenant's CA (only with O(domain)).
+      type: str
+      sample: ic-acme-ca
+    dns_name:
+      description: The VM's DNS name (only with O(domain), O(project) and O(vm)).
+      type: str
+      sample: db1.web.acme.example.internal
 """
 
 from typing import Any
@@ -113,9 +145,11 @@ from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 
 
-def cloud_names(tenant: Any, project: Any = None, token_name: Any = _naming.DEFAULT_TOKEN_NAME) -> dict[str, Any]:
+def cloud_names(
+    tenant: Any, project: Any = None, token_name: Any = _naming.DEFAULT_TOKEN_NAME, domain: Any = None, vm: Any = None
+) -> dict[str, Any]:
     try:
-        return _naming.cloud_names(tenant, project, token_name)
+        return _naming.cloud_names(tenant, project, token_name, domain, vm)
     except ValidationError as e:
         raise AnsibleFilterError("cloud_names: %s" % e) from None
 

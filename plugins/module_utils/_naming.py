@@ -17,6 +17,9 @@ at most NAME_MAX (31) characters. For tenant t, project p (token name k, default
       port of network n     qr-<h> in the namespace, ir-<h> on br-int, h = 11 hex of sha1("t/p/r/n")
       external port         qg-<h> in the namespace, ig-<h> on the provider bridge, h = 11 hex of sha1("t/p/r")
     DNS name of VM v        <v>.<p>.<t>.<domain>
+    DNS zone of tenant t    <t>.<domain>              (the name constraint of the tenant's intermediate CA)
+    tenant's CA             common name "ironcloud tenant <t> CA"; cert-manager ClusterIssuer ic-<t>, its Secret
+                            ic-<t>-ca (in cert-manager's namespace)
 
 Every derived name stays within those limits for every valid name (the longest, the user id, is 38 characters).
 The tenancy modules (cloud_*), proxmox_tenant, proxmox_vm_info, cloud_reconcile, the inventory plugin, the
@@ -44,6 +47,12 @@ DEFAULT_TOKEN_NAME = "ironcloud"
 # A PVE API token name (the part after '!').
 TOKEN_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]+$")
 TENANT_GROUP = "tenant_"
+# A DNS domain: dot-separated labels of lowercase letters, digits and '-' (not at a label's ends), each at most 63
+# characters; at most DOMAIN_MAX characters, so that <vm>.<project>.<tenant>.<domain> stays within DNS's 253 (a VM's
+# name is one label of at most 63 characters).
+DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+DOMAIN_MAX = 253 - (63 + 1) - 2 * (NAME_MAX + 1)
+DNS_LABEL_RULE = "lowercase letters, digits or '-' (not first or last), at most 63 characters"
 PROJECT_GROUP = "project_"
 
 _TAG_SPLIT = re.compile(r"[;,\s]+")
@@ -64,6 +73,26 @@ def check_name(option: str, value: Any) -> str:
     if not is_name(value):
         raise ValidationError("%s: %r is not a valid name: %s" % (option, value, NAME_RULE), option=option)
     return str(value)
+
+
+def check_domain(option: str, value: Any) -> str:
+    """value (without a trailing dot) if it is a DNS domain for the cloud's names, else ValidationError."""
+    text = value.strip().rstrip(".") if isinstance(value, str) else ""
+    labels = text.split(".")
+    if not text or len(text) > DOMAIN_MAX or not all(DNS_LABEL_RE.match(label) for label in labels):
+        raise ValidationError(
+            "%s: %r is not a DNS domain: labels of %s, separated by '.', at most %d characters in all"
+            % (option, value, DNS_LABEL_RULE, DOMAIN_MAX),
+            option=option,
+        )
+    return text
+
+
+def check_dns_label(option: str, value: Any) -> str:
+    """value if it is one DNS label (a VM's name in its DNS name), else ValidationError."""
+    if not isinstance(value, str) or not DNS_LABEL_RE.match(value):
+        raise ValidationError("%s: %r is not a DNS label: %s" % (option, value, DNS_LABEL_RULE), option=option)
+    return value
 
 
 def check_token_name(option: str, value: Any) -> str:
@@ -173,6 +202,45 @@ def tenant_ssh_key(tenant: str) -> str:
     return "%s_ed25519" % check_name("tenant", tenant)
 
 
+def tenant_dns_zone(tenant: str, domain: str) -> str:
+    """The tenant's DNS zone, <t>.<domain>: every VM's name is in it, its intermediate CA may sign nothing else."""
+    return "%s.%s" % (tenant, domain.strip("."))
+
+
+def tenant_ca_name(tenant: str) -> str:
+    """The common name of the tenant's intermediate CA."""
+    return "ironcloud tenant %s CA" % tenant
+
+
+def cluster_issuer(tenant: str) -> str:
+    """The cert-manager ClusterIssuer backed by the tenant's intermediate CA."""
+    return PREFIX + tenant
+
+
+def ca_secret(tenant: str) -> str:
+    """The Secret (tls.crt, tls.key) holding the tenant's intermediate CA for its ClusterIssuer."""
+    return "%s%s-ca" % (PREFIX, tenant)
+
+
+def pki_names(tenant: str, domain: str, project: str | None = None, vm: str | None = None) -> dict[str, str]:
+    """The certificate names of a tenant (validated first): dns_zone, ca_name, cluster_issuer, ca_secret; with a
+    project and a VM also dns_name, the VM's name in its certificate."""
+    check_name("tenant", tenant)
+    domain = check_domain("domain", domain)
+    out = {
+        "dns_zone": tenant_dns_zone(tenant, domain),
+        "ca_name": tenant_ca_name(tenant),
+        "cluster_issuer": cluster_issuer(tenant),
+        "ca_secret": ca_secret(tenant),
+    }
+    if vm is not None:
+        if project is None:
+            raise ValidationError("project: the DNS name of VM %r needs its project" % vm, option="project")
+        check_name("project", project)
+        out["dns_name"] = vm_dns_name(check_dns_label("vm", vm), project, tenant, domain)
+    return out
+
+
 def tenant_names(tenant: str, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str, str]:
     """Every name derived from a tenant (validated first)."""
     check_name("tenant", tenant)
@@ -193,9 +261,20 @@ def tenant_names(tenant: str, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str,
     }
 
 
-def cloud_names(tenant: str, project: str | None = None, token_name: str = DEFAULT_TOKEN_NAME) -> dict[str, Any]:
-    """tenant_names(), plus with a project: project, project_tag, project_group and tags (the VM's two tags)."""
+def cloud_names(
+    tenant: str,
+    project: str | None = None,
+    token_name: str = DEFAULT_TOKEN_NAME,
+    domain: str | None = None,
+    vm: str | None = None,
+) -> dict[str, Any]:
+    """tenant_names(), plus with a project: project, project_tag, project_group and tags (the VM's two tags);
+    with a domain: pki_names() (dns_zone, ca_name, cluster_issuer, ca_secret, and with a VM dns_name)."""
     out: dict[str, Any] = dict(tenant_names(tenant, token_name))
+    if domain is not None:
+        out.update(pki_names(tenant, domain, project, vm))
+    elif vm is not None:
+        raise ValidationError("domain: the DNS name of VM %r needs the cloud's domain" % vm, option="domain")
     if project is not None:
         check_name("project", project)
         out.update(

@@ -17,6 +17,13 @@ def test_cloud_names():
     assert cloud_names("acme", "web")["tags"] == ["ic-tenant-acme", "ic-project-web"]
     assert cloud_names("acme", token_name="ci")["token_id"] == "ic-acme@pve!ci"
     assert "project" not in cloud_names("acme")
+    names = cloud_names("acme", "web", domain="example.internal", vm="db1")
+    assert (names["dns_name"], names["dns_zone"]) == ("db1.web.acme.example.internal", "acme.example.internal")
+
+
+def test_cloud_names_refuses_a_bad_domain():
+    with pytest.raises(AnsibleFilterError, match="cloud_names: domain: 'a_b' is not a DNS domain"):
+        cloud_names("acme", domain="a_b")
 
 
 @pytest.mark.parametrize("tenant, project", [("Acme", None), ("a" * 32, None), ("acme", "web_1"), (None, None)])

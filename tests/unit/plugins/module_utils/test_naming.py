@@ -83,6 +83,49 @@ def test_cloud_names_refuses_bad_input():
         _naming.cloud_names("acme", token_name="1x")
 
 
+def test_the_names_of_certificates():
+    names = _naming.cloud_names("acme", "web", domain="Example.internal.".lower(), vm="db1")
+    assert {k: names[k] for k in ("dns_zone", "ca_name", "cluster_issuer", "ca_secret", "dns_name")} == {
+        "dns_zone": "acme.example.internal",
+        "ca_name": "ironcloud tenant acme CA",
+        "cluster_issuer": "ic-acme",
+        "ca_secret": "ic-acme-ca",
+        "dns_name": "db1.web.acme.example.internal",
+    }
+    # the VM's name is in its tenant's zone: what the intermediate's name constraint permits
+    assert names["dns_name"].endswith("." + names["dns_zone"])
+    assert "dns_name" not in _naming.cloud_names("acme", domain="example.internal")
+    assert "dns_zone" not in _naming.cloud_names("acme")
+
+
+def test_the_longest_dns_name_fits_dns():
+    domain = ".".join(["d" * 62] * 2)
+    assert len(domain) == _naming.DOMAIN_MAX
+    name = _naming.pki_names(LONGEST, domain, LONGEST, "v" * 63)["dns_name"]
+    assert len(name) == 253
+    with pytest.raises(ValidationError, match="^domain: .* is not a DNS domain"):
+        _naming.pki_names("acme", domain + "d")
+
+
+@pytest.mark.parametrize("domain", ["", ".", "Example.com", "a..b", "-a.b", "a-.b", "a_b.c", "a b", 3, "x" * 64])
+def test_bad_domains_name_the_option_and_the_rule(domain):
+    with pytest.raises(ValidationError, match=r"^domain: .* is not a DNS domain: labels of lowercase letters"):
+        _naming.cloud_names("acme", "web", domain=domain, vm="db1")
+
+
+@pytest.mark.parametrize("vm", ["", "Db1", "db_1", "a.b", "-db", "v" * 64, 7])
+def test_a_vm_name_that_is_no_dns_label_is_refused(vm):
+    with pytest.raises(ValidationError, match=r"^vm: .* is not a DNS label: lowercase letters"):
+        _naming.pki_names("acme", "example.internal", "web", vm)
+
+
+def test_a_dns_name_needs_the_project_and_the_domain():
+    with pytest.raises(ValidationError, match="^project: the DNS name of VM 'db1' needs its project"):
+        _naming.pki_names("acme", "example.internal", vm="db1")
+    with pytest.raises(ValidationError, match="^domain: the DNS name of VM 'db1' needs the cloud's domain"):
+        _naming.cloud_names("acme", "web", vm="db1")
+
+
 @pytest.mark.parametrize(
     "tags, owner",
     [
