@@ -13,9 +13,11 @@ import subprocess
 import time
 
 import pytest
+import yaml
+from test_targets import wrapper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PLAYBOOK = os.path.join(HERE, "targets", "hypervisor_preflight", "playbook.yml")
+TARGET = "hypervisor_preflight"
 HOSTS = ("pve1", "pve2", "pve3")
 
 
@@ -54,8 +56,15 @@ def test_hosts_have_distinct_databases(lab_env: dict[str, str]) -> None:
     assert len(ids) == len(HOSTS)
 
 
-def test_hypervisor_preflight_on_every_host(ansible_playbook) -> None:
-    result = ansible_playbook(PLAYBOOK, "--diff")
+def preflight_playbook(tmp_path) -> str:
+    """The hypervisor_preflight target as test_targets.py runs it (a play with the target as its role)."""
+    path = tmp_path / "preflight.yml"
+    path.write_text(yaml.safe_dump(wrapper(TARGET), sort_keys=False))
+    return str(path)
+
+
+def test_hypervisor_preflight_on_every_host(ansible_playbook, tmp_path) -> None:
+    result = ansible_playbook(preflight_playbook(tmp_path), "--diff")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     counts = recap(output)
@@ -64,8 +73,10 @@ def test_hypervisor_preflight_on_every_host(ansible_playbook) -> None:
         assert counts[host]["changed"] == 0, "the preflight changed %s:\n%s" % (host, output[-3000:])
 
 
-def test_hypervisor_preflight_fails_clearly(ansible_playbook) -> None:
-    result = ansible_playbook(PLAYBOOK, "--limit", "pve1", extra_vars={"hypervisor_underlay_interface": "nosuch0"})
+def test_hypervisor_preflight_fails_clearly(ansible_playbook, tmp_path) -> None:
+    result = ansible_playbook(
+        preflight_playbook(tmp_path), "--limit", "pve1", extra_vars={"hypervisor_underlay_interface": "nosuch0"}
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "The underlay interface nosuch0 does not exist on pve1" in output, output[-3000:]

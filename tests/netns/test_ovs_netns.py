@@ -61,7 +61,7 @@ def overlay(
         "networks": networks if networks is not None else NETS,
         "state": "present",
     }
-    return ensure_overlay(ovs_of(host), params, check, True)
+    return ensure_overlay(ovs_of(host), params, check)
 
 
 def ping(ns: str, address: str, size: int = 56, count: int = 1) -> bool:
@@ -98,14 +98,13 @@ def mesh() -> Iterator[tuple[NsOvsLab, dict[str, NsOvsHost], dict[str, str]]]:
             mac = host.nsexec("cat", "/sys/class/net/eth-u/address").stdout.strip()
             common = {"state": "present", "datapath_type": "netdev", "external_ids": None, "fail_mode": None}
             ensure_bridge(
-                ovs_of(host), dict(common, name="br-phy", ports=["eth-u"], other_config={"hwaddr": mac}), False, False
+                ovs_of(host), dict(common, name="br-phy", ports=["eth-u"], other_config={"hwaddr": mac}), False
             )
             host.ip("addr", "replace", host.address + "/24", "dev", "br-phy")
             host.ip("link", "set", "dev", "br-phy", "up")
             ensure_bridge(
                 ovs_of(host),
                 dict(common, name="br-int", fail_mode="standalone", ports=None, other_config=None),
-                False,
                 False,
             )
         guests = {}
