@@ -104,6 +104,9 @@ demo: lab-up
 	@echo "The cloud checked from inside its VMs, over SSH through their floating IPs (playbooks/verify.yml):"
 	$(LAB_ENV) ansible-playbook -i inventories/lab-cloud/lab.cloud.yml playbooks/verify.yml \
 	  -e verify_hosts='tenant_acme:tenant_globex'
+	@echo "This month's invoices of the demo tenants so far (playbooks/billing.yml; open the .html files):"
+	$(LAB_ENV) ansible-playbook playbooks/billing.yml -e period=$$(date -u +%Y-%m) -e billing_dir=$(ROOT)/.lab/invoices
+	@ls -1 $(ROOT)/.lab/invoices/$$(date -u +%Y-%m)/*.html
 	@echo "The lab cloud as the ironcloud.stack.cloud inventory plugin sees it:"
 	$(LAB_ENV) ansible-inventory -i inventories/lab-cloud/lab.cloud.yml --graph
 
