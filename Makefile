@@ -103,6 +103,7 @@ demo: lab-up
 	$(LAB_ENV) ansible-playbook tests/lab/playbooks/ping_matrix.yml
 	@echo "The lab cloud as the ironcloud.stack.cloud inventory plugin sees it:"
 	$(LAB_ENV) ansible-inventory -i inventories/lab-cloud/lab.cloud.yml --graph
+	$(LAB_ENV) $(PY) tests/lab/k3s/demo.py
 
 build: venv
 	ansible-galaxy collection build --force --output-path .build/dist

@@ -26,14 +26,10 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "pve"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "k3s"))
 
-import build as standin_build  # noqa: E402
-import guests as lab_guests  # noqa: E402
+from guestcluster import IMAGE, PYTHON, GuestCluster, lab_guests  # noqa: E402
 
-IMAGE = "localhost/ironcloud-guest:bookworm-k3s"
 NODE = "pve1"
 TAG = 3914  # a VLAN nobody else uses: all the guests share br-int on pve1
 NET = "10.114.0"
@@ -43,90 +39,14 @@ AGENTS = {"h14a1": 7144, "h14a2": 7145}
 EXTRA = {"h14s4": 7146}
 VERSION, NEWER = "v1.31.5+k3s1", "v1.32.1+k3s1"
 TENANT, PROJECT = "h14t", "k3s"
-PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
 
 
 def ip(vmid: int) -> str:
-    return "%s.%d" % (NET, vmid - 7100)
+    return "%s.%d" % (NET, vmid % 100)
 
 
 def guest(name: str, vmid: int) -> Any:
     return lab_guests.Guest(vmid=vmid, node=NODE, tag=TAG, address=ip(vmid) + "/24", memory_mb=512)
-
-
-def ctl_argv(*argv: str) -> list[str]:
-    # nsenter, not `ip netns exec`: that remounts /sys, and podman (the connection) then fails on cgroups
-    return ["nsenter", "--net=/run/netns/%s%d" % (lab_guests.PREFIX, CTL), *argv]
-
-
-def plug_ctl() -> None:
-    g = lab_guests.Guest(vmid=CTL, node=NODE, tag=TAG)
-    lab_guests._run_sync(lab_guests.unplug_commands(NODE, CTL))
-    lab_guests._run_sync(lab_guests.net_commands(g, lab_guests.TEST_OWNER))
-    ns = g.netns
-    for argv in (["ip", "addr", "add", ip(CTL) + "/24", "dev", "eth0"], ["ip", "link", "set", "eth0", "up"],
-                 ["ip", "link", "set", "lo", "up"]):  # fmt: skip
-        subprocess.run(["ip", "netns", "exec", ns, *argv], check=True)
-
-
-def inventory(path: str, hosts: dict[str, int], agents: dict[str, int]) -> None:
-    def host(name: str, vmid: int) -> dict[str, Any]:
-        return {
-            "ansible_connection": "containers.podman.podman",
-            "ansible_host": "%s%d" % (lab_guests.PREFIX, vmid),
-            "ansible_python_interpreter": "/usr/bin/python3",
-            "address": ip(vmid),
-            "tenant": TENANT,
-            "project": PROJECT,
-        }
-
-    data = {
-        "all": {
-            "children": {
-                "k3s_server": {"hosts": {n: host(n, v) for n, v in hosts.items()}},
-                "k3s_agent": {"hosts": {n: host(n, v) for n, v in agents.items()}},
-            }
-        }
-    }
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(data, f)
-
-
-class Lab:
-    def __init__(self, tmp: str) -> None:
-        self.tmp = tmp
-        self.creds = os.path.join(tmp, "credentials")
-        self.artifacts = {
-            v: standin_build.build_artifacts(v, os.path.join(tmp, "artifacts", v)) for v in (VERSION, NEWER)
-        }
-        self.inventory = os.path.join(tmp, "hosts.yml")
-        self.spec = os.path.join(tmp, "spec.yml")
-        self.kubeconfig = os.path.join(self.creds, "%s-%s.kubeconfig" % (TENANT, PROJECT))
-        self.write(SERVERS, AGENTS, VERSION)
-
-    def write(self, servers: dict[str, int], agents: dict[str, int], version: str) -> None:
-        inventory(self.inventory, servers, agents)
-        spec = {"cloud_tenants": [{"name": TENANT, "projects": [{"name": PROJECT, "k3s": {
-            "version": version, "servers": list(servers), "agents": list(agents),
-            "api_address": ip(SERVERS["h14s1"])}}]}]}  # fmt: skip
-        with open(self.spec, "w", encoding="utf-8") as f:
-            yaml.safe_dump(spec, f)
-
-    def playbook(self, name: str, *extra: str, version: str = VERSION) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-        argv = ctl_argv(
-            ANSIBLE, "-i", self.inventory, os.path.join(ROOT, "playbooks", name), "-e", "@" + self.spec,
-            "-e", "k3s_artifacts_dir=" + self.artifacts[version], "-e", "k3s_credentials_dir=" + self.creds,
-            "-e", "k3s_service_type=exec", *extra,
-        )  # fmt: skip
-        return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1200)
-
-    def nodes(self) -> list[dict[str, Any]]:
-        argv = ctl_argv(PYTHON, os.path.join(ROOT, "tests", "lab", "k3s", "k3s_standin.py"), "kubectl", "get",
-                        "nodes", "-o", "json", "--kubeconfig", self.kubeconfig)  # fmt: skip
-        result = subprocess.run(argv, capture_output=True, text=True, check=True)
-        return json.loads(result.stdout)["items"]
 
 
 def members(vmid: int) -> list[dict[str, Any]]:
@@ -154,27 +74,19 @@ def voter(node: dict[str, Any]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[Lab]:
-    sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
-    from layers import hosts as lab_hosts
-
-    lab_hosts._ensure_layered(IMAGE, lab_hosts.GUEST_CONTEXT)
-    everything = {**SERVERS, **AGENTS, **EXTRA}
+def lab(tmp_path_factory) -> Iterator[GuestCluster]:
     tmp = str(tmp_path_factory.mktemp("h14k3s"))
+    cluster = GuestCluster(tmp, TENANT, PROJECT, SERVERS, AGENTS, ctl=CTL, tag=TAG, net=NET, node=NODE,
+                           versions=(VERSION, NEWER))  # fmt: skip
     try:
-        plug_ctl()
-        for name, vmid in {**SERVERS, **AGENTS}.items():
-            lab_guests.plug(guest(name, vmid), wait=False, image=IMAGE)
-        for vmid in {**SERVERS, **AGENTS}.values():
-            lab_guests.wait_booted(vmid, timeout=300)
-        yield Lab(tmp)
+        cluster.up()
+        yield cluster
     finally:
-        for vmid in [*everything.values(), CTL]:
-            lab_guests.unplug(NODE, vmid)
+        cluster.down(extra=list(EXTRA.values()))
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_h14_k3s_builds_the_cluster(lab: Lab) -> None:
+def test_h14_k3s_builds_the_cluster(lab: GuestCluster) -> None:
     result = lab.playbook("k3s.yml")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     nodes = lab.nodes()
@@ -187,7 +99,7 @@ def test_h14_k3s_builds_the_cluster(lab: Lab) -> None:
     with open(lab.kubeconfig, encoding="utf-8") as f:
         server = yaml.safe_load(f)["clusters"][0]["cluster"]["server"]
     assert server == "https://%s:6443" % ip(SERVERS["h14s1"])
-    token_file = os.path.join(lab.creds, "%s-%s.k3s-token" % (TENANT, PROJECT))
+    token_file = lab.token_file
     assert os.stat(token_file).st_mode & 0o777 == 0o600
     with open(token_file, encoding="utf-8") as f:
         token = f.read()
@@ -198,7 +110,7 @@ def test_h14_k3s_builds_the_cluster(lab: Lab) -> None:
         assert mode == "600"
 
 
-def test_h14_k3s_second_run_changes_nothing(lab: Lab) -> None:
+def test_h14_k3s_second_run_changes_nothing(lab: GuestCluster) -> None:
     ids = sorted(m["ID"] for m in members(SERVERS["h14s1"]))
     before = {v: started(v, "k3s") for v in SERVERS.values()} | {v: started(v, "k3s-agent") for v in AGENTS.values()}
     result = lab.playbook("k3s.yml")
@@ -223,7 +135,7 @@ def cluster_ids() -> set[str]:
     return ids
 
 
-def wait_nodes(lab: Lab, check: Any, timeout: float = 90) -> list[dict[str, Any]]:
+def wait_nodes(lab: GuestCluster, check: Any, timeout: float = 90) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     nodes: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -247,7 +159,7 @@ def summary(node: dict[str, Any]) -> tuple[str, bool, bool, bool, str]:
     )
 
 
-def test_h14_k3s_rebuilt_first_server_joins_the_cluster(lab: Lab) -> None:
+def test_h14_k3s_rebuilt_first_server_joins_the_cluster(lab: GuestCluster) -> None:
     (before,) = cluster_ids()
     lab_guests.unplug(NODE, SERVERS["h14s1"])  # the VM destroyed: its disk (etcd data) gone
     lab_guests.plug(guest("h14s1", SERVERS["h14s1"]), image=IMAGE)
@@ -262,9 +174,9 @@ def test_h14_k3s_rebuilt_first_server_joins_the_cluster(lab: Lab) -> None:
     assert sum(1 for m in members(SERVERS["h14s2"]) if not m.get("isLearner")) == 3
 
 
-def test_h14_k3s_wrong_token_on_a_new_node_is_refused(lab: Lab) -> None:
+def test_h14_k3s_wrong_token_on_a_new_node_is_refused(lab: GuestCluster) -> None:
     lab_guests.plug(guest("h14s4", EXTRA["h14s4"]), image=IMAGE)
-    token_file = os.path.join(lab.creds, "%s-%s.k3s-token" % (TENANT, PROJECT))
+    token_file = lab.token_file
     with open(token_file, encoding="utf-8") as f:
         good = f.read()
     ids = sorted(m["ID"] for m in members(SERVERS["h14s2"]))
@@ -323,10 +235,10 @@ while True:
 """
 
 
-def test_h14_k3s_upgrade_keeps_quorum_and_drains_agents(lab: Lab) -> None:
+def test_h14_k3s_upgrade_keeps_quorum_and_drains_agents(lab: GuestCluster) -> None:
     samples_path = os.path.join(lab.tmp, "samples.jsonl")
     servers = ",".join(ip(v) for v in SERVERS.values())
-    watcher = subprocess.Popen(ctl_argv(PYTHON, "-c", WATCHER, lab.kubeconfig, servers, samples_path))
+    watcher = subprocess.Popen(lab.ctl_argv(PYTHON, "-c", WATCHER, lab.kubeconfig, servers, samples_path))
     try:
         time.sleep(3)
         lab.write(SERVERS, AGENTS, NEWER)
@@ -358,7 +270,7 @@ def test_h14_k3s_upgrade_keeps_quorum_and_drains_agents(lab: Lab) -> None:
     assert "pre-upgrade" in snapshots
 
 
-def test_h14_k3s_remove_nodes(lab: Lab) -> None:
+def test_h14_k3s_remove_nodes(lab: GuestCluster) -> None:
     version = NEWER
     # a server down: removing another voter would leave 1 healthy of 2, below quorum: refused, nothing changes
     subprocess.run(lab_guests.exec_argv(SERVERS["h14s3"], "systemctl", "stop", "k3s"), check=True)
