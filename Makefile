@@ -27,7 +27,7 @@ APT_PACKAGES := podman runc conmon netavark aardvark-dns containernetworking-plu
 	python3-openvswitch ethtool tcpdump nftables iputils-arping ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd \
 	postgresql uuid-runtime rsync shellcheck chromium etcd-server etcd-client python3-cryptography python3-yaml
 
-.PHONY: help deps venv collection lint sanity units integration lab-up lab-down lab-status \
+.PHONY: help deps venv collection lint sanity units integration k3s-test lab-up lab-down lab-status \
 	bench test demo build clean molecule
 
 help:
@@ -90,8 +90,13 @@ molecule: deps venv
 	$(LAB) up hosts
 	molecule test -s hypervisor
 
+# The K3s role on lab guests (tests/integration/test_k3s.py, about 25 minutes on 2 cores) runs in its own target:
+# `make k3s-test`. Everything else of the lab's integration tests runs here.
 integration: lab-up
-	$(PY) -m pytest -q tests/integration tests/netns
+	$(PY) -m pytest -q tests/integration tests/netns --ignore=tests/integration/test_k3s.py
+
+k3s-test: lab-up
+	$(PY) -m pytest -q tests/integration/test_k3s.py
 
 # Every benchmark runs, a failed one does not stop the others; the summary says which failed (exit 1 then).
 bench: lab-up
@@ -109,6 +114,7 @@ demo: lab-up
 	@ls -1 $(ROOT)/.lab/invoices/$$(date -u +%Y-%m)/*.html
 	@echo "The lab cloud as the ironcloud.stack.cloud inventory plugin sees it:"
 	$(LAB_ENV) ansible-inventory -i inventories/lab-cloud/lab.cloud.yml --graph
+	$(LAB_ENV) $(PY) tests/lab/k3s/demo.py
 
 build: venv
 	ansible-galaxy collection build --force --output-path .build/dist

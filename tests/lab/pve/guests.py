@@ -50,6 +50,10 @@ GUEST_IMAGE = "localhost/ironcloud-guest:bookworm"
 # stages, ssh-keygen: a 64 MiB hard limit had cloud-init killed), so the hard limit is twice that.
 GUEST_MEMORY = "64m"
 GUEST_MEMORY_MAX = "128m"
+# A VM whose `memory` is larger than the 128 MiB hard limit (a K3s node: the stand-in k3s and its etcd take about
+# 150-250 MB more) gets its VM memory as the hard limit, capped here: the machine is shared. The reservation stays
+# 64 MiB, so an idle guest is still reclaimed to its budget when memory runs short.
+GUEST_MEMORY_CAP_MB = 1024
 PREFIX = "ironcloud-vm"  # container and network namespace name: PREFIX + vmid
 # Every guest container carries LABEL=<owner> and its tap the OVS external id PORT_OWNER=<owner>: a fake clears
 # only its own leftovers (another lab API, or a test, may run guests on the same nodes).
@@ -95,6 +99,14 @@ class Guest:
     address: str | None = None  # CIDR
     gateway: str | None = None
     mtu: int = DEFAULT_MTU
+    memory_mb: int | None = None  # the VM's memory: the hard limit when above 128 MiB (memory_limit)
+
+    @property
+    def memory_limit(self) -> str:
+        """The container's hard memory limit: 128 MiB, or the VM's memory up to GUEST_MEMORY_CAP_MB."""
+        if self.memory_mb and self.memory_mb > 128:
+            return "%dm" % min(self.memory_mb, GUEST_MEMORY_CAP_MB)
+        return GUEST_MEMORY_MAX
 
     @property
     def name(self) -> str:
@@ -123,6 +135,8 @@ class Guest:
             net0 += ",tag=%d" % self.tag
         net0 += ",mtu=%d" % self.mtu
         config: dict[str, Any] = {"name": "vm%d" % self.vmid, "net0": net0}
+        if self.memory_mb:
+            config["memory"] = self.memory_mb
         if self.address:
             config["ipconfig0"] = "ip=%s" % self.address + (",gw=%s" % self.gateway if self.gateway else "")
         return config
@@ -146,6 +160,7 @@ def guest_of(vmid: int, node: str, config: Mapping[str, Any]) -> Guest | None:
         address=address,
         gateway=ipcfg.get("gw") or None,
         mtu=mtu,
+        memory_mb=int(config["memory"]) if str(config.get("memory", "")).isdigit() else None,
     )
 
 
@@ -242,9 +257,9 @@ def run_command(guest: Guest, hostname: str, seed_dir: str, owner: str, image: s
             "--memory-reservation",
             GUEST_MEMORY,
             "--memory",
-            GUEST_MEMORY_MAX,
+            guest.memory_limit,
             "--memory-swap",
-            GUEST_MEMORY_MAX,
+            guest.memory_limit,
             "-v",
             "%s:%s:ro" % (seed_dir, SEED_MOUNT),
             image,
@@ -365,14 +380,16 @@ def default_seed_root() -> str:
     return os.path.join(tempfile.gettempdir(), "ironcloud-lab-guests")
 
 
-def plug(guest: Guest, wait: bool = True, seed_root: str | None = None, owner: str = TEST_OWNER) -> None:
+def plug(
+    guest: Guest, wait: bool = True, seed_root: str | None = None, owner: str = TEST_OWNER, image: str = GUEST_IMAGE
+) -> None:
     """Start guest now, from nothing (for tests; the commands the fake runs). wait: until cloud-init is done."""
     seed_dir = os.path.join(seed_root or default_seed_root(), str(guest.vmid))
     _run_sync(unplug_commands(guest.node, guest.vmid))
     config = guest.config()
     write_seed(seed_dir, seed_files(guest.vmid, config))
     _run_sync(net_commands(guest, owner))
-    _run_sync([run_command(guest, cloudinit.hostname_fqdn(config, guest.vmid)[0], seed_dir, owner)])
+    _run_sync([run_command(guest, cloudinit.hostname_fqdn(config, guest.vmid)[0], seed_dir, owner, image)])
     if wait:
         wait_booted(guest.vmid)
 
