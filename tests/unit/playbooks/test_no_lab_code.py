@@ -26,7 +26,3 @@ def test_shipped_playbooks_and_roles_have_no_lab_code():
                     found.append("%s:%d: %s" % (os.path.relpath(path, ROOT), number, line.strip()))
     assert found == [], "lab code in shipped files:\n" + "\n".join(found)
 
-
-def test_the_ping_matrix_is_lab_code():
-    with open(os.path.join(ROOT, "tests", "lab", "playbooks", "ping_matrix.yml"), encoding="utf-8") as f:
-        assert "netns" in f.read()
