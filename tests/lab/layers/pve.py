@@ -104,8 +104,31 @@ class Pve(Layer):
         pid = read_pid(os.path.join(directory, "pve.pid"))
         if pid is not None:
             stop_pid(pid, SERVE)
+        remove_guests(directory)
         shutil.rmtree(directory, ignore_errors=True)
 
     def status(self, lab: Lab) -> dict[str, Any]:
         cfg = lab.config["proxmox"]
         return {"up": self._running(lab), "url": "https://%s:%s" % (cfg["host"], cfg["port"])}
+
+
+def remove_guests(state_dir: str) -> list[str]:
+    """Remove the guest systems of this lab's API (the containers labelled with its owner id and their network
+    namespaces): they are its VMs, and they outlive the API unless removed. Other owners' guests stay."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "pve"))
+    from guests import LABEL, PREFIX, owner_of
+
+    listed = subprocess.run(
+        ["podman", "ps", "-a", "--filter", "label=%s=%s" % (LABEL, owner_of(state_dir)), "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    removed = []
+    for name in listed.stdout.split():
+        if not name.startswith(PREFIX):
+            continue
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+        removed.append(name)
+    return removed
