@@ -25,4 +25,3 @@ def test_shipped_playbooks_and_roles_have_no_lab_code():
                 if LAB_ONLY.search(line):
                     found.append("%s:%d: %s" % (os.path.relpath(path, ROOT), number, line.strip()))
     assert found == [], "lab code in shipped files:\n" + "\n".join(found)
-
