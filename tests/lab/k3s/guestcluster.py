@@ -130,7 +130,7 @@ class GuestCluster:
             "-e", "k3s_artifacts_dir=" + self.artifacts[version or self.versions[0]],
             "-e", "k3s_credentials_dir=" + self.creds, "-e", "k3s_service_type=exec", *extra,
         )  # fmt: skip
-        return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1200)
+        return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1200, check=False)
 
     def kubectl_nodes(self, output: str = "json") -> str:
         argv = self.ctl_argv(PYTHON, STANDIN, "kubectl", "get", "nodes", "-o", output, "--kubeconfig", self.kubeconfig)
