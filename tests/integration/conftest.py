@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "pve"))
@@ -94,3 +95,19 @@ def api_requests_valid(lab_env: dict[str, str]):
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """test_site.py builds the lab's demo cloud with site.yml: run it after every other test."""
     items.sort(key=lambda item: item.nodeid.startswith("tests/integration/test_site.py"))
+
+
+@pytest.fixture(scope="session")
+def lab_network(ansible_playbook: Playbook, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The lab's hypervisors as site.yml's physical layer leaves them: br-phy and br-int on every node, br-ex on the
+    network node. A fresh lab has none of them, and a guest is plugged into br-int, a router into br-ex."""
+    path = tmp_path_factory.mktemp("physical") / "physical.yml"
+    play = {
+        "name": "The lab's hypervisors, as site.yml's physical layer builds them",
+        "hosts": "lab_hypervisors",
+        "gather_facts": False,
+        "roles": [{"role": "ironcloud.stack.hypervisor"}],
+    }
+    path.write_text(yaml.safe_dump([play], sort_keys=False))
+    result = ansible_playbook(str(path))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]

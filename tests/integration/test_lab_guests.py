@@ -89,7 +89,7 @@ def ssh_soon(key: str, user: str, address: str, command: str, within: float = 60
 
 
 @pytest.fixture(scope="module")
-def vms(lab_env, tmp_path_factory) -> Iterator[dict[str, Any]]:
+def vms(lab_env, lab_network, tmp_path_factory) -> Iterator[dict[str, Any]]:
     if not lab_env.get("IRONCLOUD_LAB_HYPERVISORS"):
         pytest.fail("the lab has no hypervisor hosts (hosts layer): run `make lab-up`")
     api = _api(lab_env)

@@ -147,7 +147,7 @@ def answers(address: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cloud(ansible_playbook, lab_env, tmp_path_factory) -> Iterator[dict[str, Any]]:
+def cloud(ansible_playbook, lab_env, lab_network, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = str(tmp_path_factory.mktemp("north_south"))
     creds = os.path.join(tmp, "credentials")
     provider = {

@@ -94,7 +94,9 @@ def cloud(tmp_path_factory, lab_env, pve_control):
                 "projects": [
                     {
                         "name": "web",
-                        "networks": [{"name": "front", "tag": 3960 + i + n % 20 * 2, "vni": 16660000 + n * 2 + i}],
+                        "networks": [
+                            {"name": "front", "tag": 3960 + i + n % 20 * 2, "vni": 16660000 + n % 50000 * 2 + i}
+                        ],
                     }
                 ],
             }
