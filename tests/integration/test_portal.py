@@ -220,7 +220,8 @@ def test_usage_job_template(cloud, rendered):
 
 def test_vm_create_then_vm_destroy_job_templates(cloud, rendered, pve_control):
     vm = cloud["a"] + "-vm1"
-    r = launch(cloud, rendered, cloud["a"], "vm_create", cloud_request_vm=vm)
+    # The tenant's key pair is where tenant.yml made it (the portal does not carry it yet: see docs/portal.md).
+    r = launch(cloud, rendered, cloud["a"], "vm_create", cloud_request_vm=vm, cloud_credentials_dir=cloud["creds"])
     assert r.rc == 0, r.text
     assert "%s/web/%s: vmid" % (cloud["a"], vm) in r.text and "running" in r.text, r.text
     found = [v for v in operator_api(cloud["env"]).cluster.resources.get(type="vm") if v.get("name") == vm]
