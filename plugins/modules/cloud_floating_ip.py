@@ -24,18 +24,8 @@ description:
 extends_documentation_fragment:
   - ironcloud.stack.state_store
   - ironcloud.stack.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
-  action_group:
-    description: Use C(group/ironcloud.stack.cloud) in C(module_defaults) to set the state store once.
-    support: full
-    membership:
-      - ironcloud.stack.cloud
+  - ironcloud.stack.attributes.mutating
+  - ironcloud.stack.state_store.action_group
 options:
   tenant:
     description: The tenant.

@@ -30,12 +30,7 @@ extends_documentation_fragment:
   - ironcloud.stack.state_store
   - ironcloud.stack.attributes
   - ironcloud.stack.attributes.info_module
-attributes:
-  action_group:
-    description: Use C(group/ironcloud.stack.cloud) in C(module_defaults) to set the state store once.
-    support: full
-    membership:
-      - ironcloud.stack.cloud
+  - ironcloud.stack.state_store.action_group
 options:
   period:
     description: The calendar month to invoice, as V(YYYY-MM) (UTC).

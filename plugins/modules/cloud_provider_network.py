@@ -18,18 +18,8 @@ description:
 extends_documentation_fragment:
   - ironcloud.stack.state_store
   - ironcloud.stack.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
-  action_group:
-    description: Use C(group/ironcloud.stack.cloud) in C(module_defaults) to set the state store once.
-    support: full
-    membership:
-      - ironcloud.stack.cloud
+  - ironcloud.stack.attributes.mutating
+  - ironcloud.stack.state_store.action_group
 options:
   name:
     description: The provider network's name; routers and floating IPs name it in their option C(provider).
