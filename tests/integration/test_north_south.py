@@ -3,11 +3,15 @@
 Two tenants built with the shipped playbooks from a spec file of their own (tenant.yml: the provider network and
 each project's router in the state store; vm_create.yml: VMs with floating IPs and the tenant's key pair;
 layers/routers.yml: the routers on the network node). Tenant A's project has a router and VMs A1 and A2 with
-floating IPs (and A3 without); tenant B uses the same subnet. The VMs are pinned to the network node (pve1), so the
-test does not depend on the overlay carrying these networks. From the controller (a machine on the provider
-network) SSH reaches each VM at its floating IP with the key file cloud_vm returned; inside a VM the provider
-service answers through SNAT, the project's names resolve and tenant B's VM does not answer. A floating IP moved to
-another VM answers from it; released, it answers nowhere. Bad input is refused and changes nothing.
+floating IPs (and A3 without); tenant B (VMs B1 and B2) uses the same subnet. The VMs start on the network node
+(pve1); the overlay (layers/network.yml) carries both projects to the other nodes. From the controller (a machine on
+the provider network) SSH reaches each VM at its floating IP with the key file cloud_vm returned; inside a VM the
+provider service answers through SNAT, the project's names resolve and tenant B's VM does not answer. A floating IP
+moved to another VM answers from it; released, it answers nowhere. Bad input is refused and changes nothing.
+
+The guests keep running through moves: a live migration during a steady ping from a peer VM loses at most a few
+packets and keeps the guest's boot; draining a node (node_drain.yml, issue 13) with VMs of both tenants on it moves
+them all while their peers ping them, and no guest reboots.
 
 Names start with IRONCLOUD_TEST_PREFIX (default "ns"); everything is removed at the end.
 """
@@ -18,6 +22,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,23 +31,28 @@ from typing import Any
 import pytest
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lab", "pve"))
+import guests as lab_guests
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PLAYBOOKS = os.path.join(ROOT, "playbooks")
 
 PREFIX = os.environ.get("IRONCLOUD_TEST_PREFIX", "ns")
 TA, TB = PREFIX + "a", PREFIX + "b"
-A1, A2, A3, B1 = PREFIX + "a1", PREFIX + "a2", PREFIX + "a3", PREFIX + "b1"
+A1, A2, A3, B1, B2 = PREFIX + "a1", PREFIX + "a2", PREFIX + "a3", PREFIX + "b1", PREFIX + "b2"
 USER = PREFIX + "user"
 SUBNET = "10.78.0"  # both tenants
 B1_ADDRESS = SUBNET + ".50"
 DOMAIN = "lab.ironcloud"
 NODE = "pve1"  # the network node
+OTHER = "pve2"  # where VMs go live and come back from, over the overlay
 
 
 def spec(provider: dict[str, str]) -> dict[str, Any]:
     def vm(name: str, fip: bool, **extra: Any) -> dict[str, Any]:
-        return {"name": name, "network": "front" if name != B1 else "main", "node": NODE, "floating_ip": fip, **extra}
+        network = "front" if name.startswith(TA) else "main"
+        return {"name": name, "network": network, "node": NODE, "floating_ip": fip, **extra}
 
     return {
         "all": {
@@ -83,7 +93,7 @@ def spec(provider: dict[str, str]) -> dict[str, Any]:
                             {
                                 "name": "app",
                                 "networks": [{"name": "main", "cidr": SUBNET + ".0/24"}],
-                                "vms": [vm(B1, False, address=B1_ADDRESS)],
+                                "vms": [vm(B1, False, address=B1_ADDRESS), vm(B2, False)],
                             }
                         ],
                     },
@@ -183,12 +193,15 @@ def cloud(ansible_playbook, lab_env, lab_network, tmp_path_factory) -> Iterator[
     try:
         run(ansible_playbook, bridge)
         run(ansible_playbook, os.path.join(PLAYBOOKS, "tenant.yml"), *extra)
+        # The overlay carries the project networks between the nodes (site.yml's network layer), so a VM migrated
+        # away from the network node keeps its project and its router.
+        run(ansible_playbook, os.path.join(PLAYBOOKS, "layers", "network.yml"))
         out = run(ansible_playbook, os.path.join(PLAYBOOKS, "vm_create.yml"), *extra)
         vms = {}
         for m in VM_LINE.finditer(out.replace("\n        ", " ")):
             vms[m.group(3)] = {"tenant": m.group(1), "vmid": int(m.group(4)), "address": m.group(6)}
             vms[m.group(3)].update(gateway=m.group(7), floating_ip=m.group(9), dns_name=m.group(10))
-        assert set(vms) == {A1, A2, A3, B1}, out[-4000:]
+        assert set(vms) == {A1, A2, A3, B1, B2}, out[-4000:]
         state["vms"] = vms
         run(ansible_playbook, os.path.join(PLAYBOOKS, "layers", "routers.yml"), *extra)
         yield state
@@ -355,3 +368,100 @@ def test_floating_ip_moves_and_is_released(cloud, ansible_playbook):
     run(ansible_playbook, os.path.join(PLAYBOOKS, "layers", "routers.yml"), *extra)
     assert not answers(fip)
     assert ssh(key_of(cloud, TA), fip, "hostname", timeout=4).returncode != 0
+
+
+# ---------------------------------------------------------------- moves of running guests
+
+LOSS_ALLOWED = 5  # packets of a ping every 0.2 s: one second of a move
+
+
+class SteadyPing:
+    """A ping every 0.2 s from inside one guest to an address, until stopped; then how many were lost."""
+
+    def __init__(self, vmid: int, address: str) -> None:
+        self.vmid, self.address = vmid, address
+        self.log = "/tmp/steady-ping-%s.log" % uuid.uuid4().hex[:8]
+        command = "ping -n -i 0.2 %s >%s 2>&1 & echo $!" % (address, self.log)
+        started = subprocess.run(
+            lab_guests.exec_argv(vmid, "sh", "-c", command), capture_output=True, text=True, check=True
+        )
+        self.pid = started.stdout.strip()
+
+    def stop(self) -> tuple[int, int]:
+        """(sent, received) once the ping has printed its summary."""
+        subprocess.run(lab_guests.exec_argv(self.vmid, "kill", "-INT", self.pid), check=False)
+        deadline = time.monotonic() + 10
+        while True:
+            out = subprocess.run(
+                lab_guests.exec_argv(self.vmid, "cat", self.log), capture_output=True, text=True, check=False
+            ).stdout
+            summary = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+            if summary or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert summary, "no ping summary from the guest of %d: %s" % (self.vmid, out[-500:])
+        return int(summary.group(1)), int(summary.group(2))
+
+
+def node_of(ansible_playbook, tmp: str, vmid: int) -> str:
+    info = task(ansible_playbook, tmp, "ironcloud.stack.proxmox_vm_info", {"vmid": vmid, "config": False})
+    assert not info.get("failed") and len(info["vms"]) == 1, info
+    return str(info["vms"][0]["node"])
+
+
+def migrate(ansible_playbook, tmp: str, vmid: int, target: str) -> dict[str, Any]:
+    """A live migration through the module node_drain.yml uses (proxmox_vm with another node), waited for."""
+    result = task(ansible_playbook, tmp, "ironcloud.stack.proxmox_vm", {"vmid": vmid, "node": target})
+    assert not result.get("failed"), result
+    return result
+
+
+def test_live_migration_under_a_steady_ping(cloud, ansible_playbook):
+    tmp = cloud["tmp"]
+    a1, a2 = cloud["vms"][A1], cloud["vms"][A2]
+    assert node_of(ansible_playbook, tmp, a2["vmid"]) == NODE
+    boot = lab_guests.boot_id(a2["vmid"])
+    ping = SteadyPing(a1["vmid"], a2["address"])
+    try:
+        time.sleep(2)
+        assert migrate(ansible_playbook, tmp, a2["vmid"], OTHER)["changed"]
+        time.sleep(2)
+    finally:
+        sent, received = ping.stop()
+    assert sent >= 15, (sent, received)
+    assert sent - received <= LOSS_ALLOWED, "%d of %d pings lost during the migration" % (sent - received, sent)
+    assert node_of(ansible_playbook, tmp, a2["vmid"]) == OTHER
+    assert lab_guests.boot_id(a2["vmid"]) == boot, "the guest rebooted"
+    # Its floating IP still leads to it: the router on the network node reaches it over the overlay.
+    result = ssh_soon(key_of(cloud, TA), a2["floating_ip"], "hostname")
+    assert result.stdout.strip() == A2, (result.stdout, result.stderr)
+
+
+def test_drain_keeps_the_guests_of_two_tenants_running(cloud, ansible_playbook):
+    """node_drain.yml on the node that holds VMs of both tenants: every VM leaves it live, peers ping them
+    throughout, nobody reboots; then the maintenance ends."""
+    tmp, drained = cloud["tmp"], OTHER
+    moving = {A2: A1, B1: B2}  # the VM that moves: the peer on the network node that pings it
+    vms = cloud["vms"]
+    for name in moving:
+        if node_of(ansible_playbook, tmp, vms[name]["vmid"]) != drained:
+            migrate(ansible_playbook, tmp, vms[name]["vmid"], drained)
+    boots = {name: lab_guests.boot_id(vms[name]["vmid"]) for name in moving}
+    pings = {name: SteadyPing(vms[peer]["vmid"], vms[name]["address"]) for name, peer in moving.items()}
+    try:
+        time.sleep(2)
+        out = run(ansible_playbook, os.path.join(PLAYBOOKS, "node_drain.yml"), "-e", "node=" + drained)
+        time.sleep(2)
+    finally:
+        lost = {name: ping.stop() for name, ping in pings.items()}
+        ended = ansible_playbook(
+            os.path.join(PLAYBOOKS, "node_drain.yml"), "-e", "node=" + drained, "-e", "state=active"
+        )
+    assert ended.returncode == 0, (ended.stdout + ended.stderr)[-4000:]
+    for name in moving:
+        sent, received = lost[name]
+        assert sent >= 15 and sent - received <= LOSS_ALLOWED, "%s: %d of %d pings lost" % (name, sent - received, sent)
+        assert node_of(ansible_playbook, tmp, vms[name]["vmid"]) != drained, out[-3000:]
+        assert lab_guests.boot_id(vms[name]["vmid"]) == boots[name], "%s rebooted" % name
+    result = ssh_soon(key_of(cloud, TA), vms[A2]["floating_ip"], "hostname")
+    assert result.stdout.strip() == A2, (result.stdout, result.stderr)
