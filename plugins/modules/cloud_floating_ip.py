@@ -19,6 +19,9 @@ description:
     where M(ironcloud.stack.ovs_router) puts the floating IP's DNAT and SNAT.
   - Allocation happens in one state store transaction that holds the tenant and the provider network, so parallel
     runs never hand out one address twice. Counts against the tenant's C(floating_ips) quota.
+  - The same transaction writes the usage ledger row that billing (M(ironcloud.stack.cloud_invoice_info)) prices
+    with C(floating_ip_hour) - C(floating_ip) C(allocated) when the address is allocated, C(released) when it is
+    released. Associating, moving or disassociating a floating IP the project already holds writes none.
   - An address outside the pool, a floating IP of another tenant or project, a VM that already has another one and
     an exhausted pool are errors that change nothing.
 extends_documentation_fragment:

@@ -113,6 +113,8 @@ options:
       - V(true) - the VM has a floating IP (allocated from the provider network's pool and associated with its
         address, as M(ironcloud.stack.cloud_floating_ip) does; needs a router of the project with an external
         address on O(network)). Allocated before the clone; a failure later releases it with the rest.
+      - Allocating and releasing it write the usage ledger rows billing prices (C(floating_ip) C(allocated) /
+        C(released), source C(cloud_vm)), as M(ironcloud.stack.cloud_floating_ip) does.
       - V(false) - any floating IP of the VM is released. Unset - whatever it has is left alone and reported.
       - V(state=absent) always releases it.
     type: bool

@@ -55,6 +55,7 @@ DEFAULT_BRIDGE = "br-int"
 DEFAULT_TIMEOUT = 300
 NIC = "net0"
 SIZE_KEYS = ("cores", "memory_mb", "disk_gb")
+SOURCE = "cloud_vm"  # the source of the usage ledger rows this flow writes (floating IPs)
 
 Resources = Sequence[Mapping[str, Any]]
 
@@ -461,7 +462,7 @@ class VmFlow:
     def _associate_floating(self, spec: Spec) -> dict[str, Any]:
         """The VM's floating IP (allocated from the provider pool unless it has one), associated with its address."""
         params = self._floating_params(spec, vm=spec.name, nic=NIC, state="present")
-        return ensure_floating_ip(self.store, params, self.check, self.now)
+        return ensure_floating_ip(self.store, params, self.check, self.now, source=SOURCE)
 
     def _floating_rows(self, spec: Spec) -> list[dict[str, Any]]:
         return self.store.run(
@@ -478,7 +479,8 @@ class VmFlow:
         changed = False
         for row in self._floating_rows(spec):
             params = self._floating_params(spec, provider=row["provider"], address=row["address"], state="absent")
-            changed = bool(ensure_floating_ip(self.store, params, self.check, self.now)["changed"]) or changed
+            released = ensure_floating_ip(self.store, params, self.check, self.now, source=SOURCE)
+            changed = bool(released["changed"]) or changed
         return changed
 
     def _reservation(self, spec: Spec) -> dict[str, Any] | None:

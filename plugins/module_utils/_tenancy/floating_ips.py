@@ -8,6 +8,11 @@ O(fixed_address)); a VM without one gets a new one. The fixed address is the VM'
 floating IP's DNAT and SNAT live in). A VM has at most one floating IP per fixed address. Allocation happens in
 one transaction holding the tenant's row and then the provider network's row, so parallel runs never hand out one
 address twice; the tenant's quota key floating_ips counts every floating IP it holds.
+
+Billing: the transaction that allocates a floating IP writes the ledger row floating_ip "allocated" (resource = the
+address, project = the holder's project), the one that releases it "released" (ledger.py). Associating, moving or
+disassociating a floating IP it already holds writes no row: the tenant is billed for holding the address, whatever
+it points at. Check mode rolls the transaction back, rows included.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 from ansible_collections.ironcloud.stack.plugins.module_utils._diff import Diff
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._naming import check_name
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam, ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import (
     Conflict,
@@ -99,7 +104,10 @@ def target_of(tx: Tx, tenant: str, project: str, vm: str | None, fixed: int | No
     return {"vm": acct.vm_of_owner(lease["owner"]), "network": lease["network"], "fixed_address": lease["address"]}
 
 
-def ensure_floating_ip(store: Store, params: Mapping[str, Any], check_mode: bool, now: float) -> dict[str, Any]:
+def ensure_floating_ip(
+    store: Store, params: Mapping[str, Any], check_mode: bool, now: float, source: str = "cloud_floating_ip"
+) -> dict[str, Any]:
+    """The floating IP of params in state present or absent; source is the module named in its ledger rows."""
     tenant = check_name("tenant", params.get("tenant"))
     project = check_name("project", params.get("project"))
     provider_name = check_name("provider", params.get("provider") or DEFAULT_PROVIDER)
@@ -153,6 +161,7 @@ def ensure_floating_ip(store: Store, params: Mapping[str, Any], check_mode: bool
             if row is None:
                 return {"changed": False, "floating_ip": None, "diff": Diff().as_dict(), "msg": "no such floating IP"}
             tx.execute("DELETE FROM floating_ips WHERE provider = ? AND addr_int = ?", (provider_name, row["addr_int"]))
+            ledger.record(tx, "floating_ip", "released", tenant, row["address"], now, source=source, project=project)
             return {
                 "changed": True,
                 "floating_ip": None,
@@ -190,6 +199,7 @@ def ensure_floating_ip(store: Store, params: Mapping[str, Any], check_mode: bool
                 (provider_name, ipam.to_str(value), value, tenant, project, now),
             )
             row = tx.written("SELECT * FROM floating_ips WHERE provider = ? AND addr_int = ?", (provider_name, value))
+            ledger.record(tx, "floating_ip", "allocated", tenant, row["address"], now, source=source, project=project)
         want = target or {"vm": None, "network": None, "fixed_address": None}
         if (row["vm"], row["network"], row["fixed_address"]) != (want["vm"], want["network"], want["fixed_address"]):
             tx.execute(

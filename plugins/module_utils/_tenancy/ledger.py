@@ -14,14 +14,18 @@ Kinds and their events (the resource id is in the column ``reservation``):
   vm             committed (created), resized, started, stopped, released (destroyed); resource = the
                  reservation id; cores, memory_mb, disk_gb and state (running, stopped, paused, ...; NULL
                  is "running": a committed VM is started by the vm role)
-  floating_ip    allocated, released; resource = the address, project the holder's project
+  floating_ip    allocated, released; resource = the address, project the holder's project. Associating,
+                 moving or disassociating an allocated floating IP is not an event (no row): the tenant pays
+                 floating_ip_hour for holding the address, whatever VM it points at
   storage_quota  set (disk_gb = the tenant's storage quota in GiB, 0 = none); resource = the tenant
   tenant         created, removed; resource = the tenant (the tenant's fixed monthly fee)
 
 Who writes what: reservations.py (committed, released), reconcile.py (drift: adopted VMs, sizes and power states
-that differ from Proxmox, VMs gone), tenants.py (tenant created/removed, storage quota set). The modules that
-change a VM's power state or size in Proxmox, and the floating IP modules, call record() or record_vm() in the
-transaction that records their change.
+that differ from Proxmox, VMs gone), tenants.py (tenant created/removed, storage quota set), floating_ips.py
+(floating_ip allocated/released, source cloud_floating_ip, or cloud_vm for the VM flow's floating IP). The modules
+that change a VM's power state or size in Proxmox call record_vm() in the transaction that records their change.
+Nothing else removes a floating IP: reconcile leaves them alone, and removing a tenant, a project or a provider
+network is refused while it holds one.
 """
 
 from __future__ import annotations

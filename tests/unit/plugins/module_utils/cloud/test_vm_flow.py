@@ -442,6 +442,14 @@ def floating_rows(cloud, name="web1"):
     return cloud.rows("SELECT address, vm, fixed_address FROM floating_ips WHERE vm = ?", (name,))
 
 
+def floating_events(cloud):
+    """The usage ledger's floating IP rows (billing prices floating_ip_hour from them)."""
+    return [
+        (r["event"], r["reservation"], r["project"], r["source"])
+        for r in cloud.rows("SELECT * FROM usage_events WHERE kind = 'floating_ip' ORDER BY id")
+    ]
+
+
 def test_floating_ip_is_allocated_associated_and_returned_with_the_dns_name(cloud):
     north_south(cloud)
     first = cloud.run(floating_ip=True, dns_domain="cloud.example")
@@ -459,6 +467,11 @@ def test_floating_ip_is_allocated_associated_and_returned_with_the_dns_name(clou
     off = cloud.run(floating_ip=False, dns_domain="cloud.example")
     assert off["changed"] is True and off["vm"]["floating_ip"] is None and floating_rows(cloud) == []
     assert off["diff"]["before"]["floating_ip"] == out["floating_ip"]
+    # one allocated row, none for the reruns, one released row; source cloud_vm
+    assert floating_events(cloud) == [
+        ("allocated", out["floating_ip"], "web", "cloud_vm"),
+        ("released", out["floating_ip"], "web", "cloud_vm"),
+    ]
 
 
 def test_check_mode_with_a_floating_ip_allocates_nothing(cloud):
@@ -466,6 +479,7 @@ def test_check_mode_with_a_floating_ip_allocates_nothing(cloud):
     result = cloud.run(check=True, floating_ip=True)
     assert result["changed"] and "would allocate a floating IP" in result["actions"]
     assert floating_rows(cloud) == [] and cloud.changes() == []
+    assert floating_events(cloud) == []
 
 
 @pytest.mark.parametrize("step", FIP_STEPS_AFTER)
@@ -476,6 +490,7 @@ def test_a_fault_after_the_floating_ip_releases_it(cloud, step):
         cloud.run(floating_ip=True)
     assert "floating IP released" in e.value.details["rolled_back"], e.value.details
     assert floating_rows(cloud) == []
+    assert [x[0] for x in floating_events(cloud)] == ["allocated", "released"]  # the rollback is in the ledger too
     cloud.nothing_left()
 
 
@@ -506,6 +521,7 @@ def test_absent_releases_the_floating_ip(cloud):
     cloud.run(floating_ip=True)
     gone = cloud.run(state="absent")
     assert "floating IP released" in gone["actions"] and floating_rows(cloud) == []
+    assert [(x[0], x[3]) for x in floating_events(cloud)] == [("allocated", "cloud_vm"), ("released", "cloud_vm")]
     cloud.nothing_left()
 
 

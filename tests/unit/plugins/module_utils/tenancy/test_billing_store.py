@@ -11,7 +11,9 @@ from tenancy_helpers import cluster_of, lab_cluster, vm
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import billing, ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import reservations as res
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.floating_ips import ensure_floating_ip
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.pricebook import PriceBookError
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.providers import ensure_provider
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reconcile import reconcile
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import MIGRATIONS, open_store
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.tenants import ensure_tenant
@@ -93,6 +95,40 @@ def test_the_code_paths_write_the_ledger_and_the_invoice_reads_it(store, tmp_pat
     res.ensure_reservation(store, {"vmid": 150, "state": "absent"}, CLUSTER, False, t("2026-12-01T00:00:00Z"))
     december = billing.invoices_from_store(store, t("2027-01-01T00:00:00Z"), "2026-12", str(book))["invoices"]
     assert [x["item"] for x in december[0]["lines"]] == ["floating_ip", "storage", "tenant_fee"]
+
+
+def test_a_floating_ip_held_ten_hours_is_billed_ten_hours(store, tmp_path):
+    """cloud_floating_ip allocates at T and releases at T+10 h: the invoice has 10 h x floating_ip_hour."""
+    book = tmp_path / "prices.yml"
+    book.write_text(PRICES)
+    nov1 = t("2026-11-01T00:00:00Z")
+    ensure_tenant(store, {"name": "acme", "projects": ["web"]}, False, nov1)
+    pool = {
+        "name": "external",
+        "cidr": "203.0.113.0/24",
+        "gateway": "203.0.113.1",
+        "range": "203.0.113.10-203.0.113.20",
+    }
+    ensure_provider(store, pool, False, nov1)
+    fip = {"tenant": "acme", "project": "web", "address": "203.0.113.12"}
+    allocated = t("2026-11-10T08:00:00Z")
+    assert ensure_floating_ip(store, fip, False, allocated)["changed"]
+    assert not ensure_floating_ip(store, fip, False, allocated + 3600)["changed"]  # a rerun
+    assert ensure_floating_ip(store, dict(fip, state="absent"), True, allocated + 5 * 3600)["changed"]  # check mode
+    assert ensure_floating_ip(store, dict(fip, state="absent"), False, allocated + 10 * 3600)["changed"]
+    assert [(r["event"], r["at"], r["project"], r["source"]) for r in rows(store, "floating_ip")] == [
+        ("allocated", allocated, "web", "cloud_floating_ip"),
+        ("released", allocated + 10 * 3600, "web", "cloud_floating_ip"),
+    ]
+    bill = billing.invoices_from_store(store, t("2026-12-01T00:00:00Z"), "2026-11", str(book), "acme")["invoices"][0]
+    floating = [
+        (x["resource_id"], x["project"], x["quantity"], x["unit_price"], x["amount"])
+        for x in bill["lines"]
+        if x["item"] == "floating_ip"
+    ]
+    assert floating == [("203.0.113.12", "web", "10", "0.0050", "0.05")]  # 10 h x 0.0050
+    assert [x["item"] for x in bill["lines"]] == ["floating_ip", "tenant_fee"]
+    assert bill["total"] == "10.05"
 
 
 def test_reconcile_records_resizes_and_power_state_drift(store):

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from ansible_collections.ironcloud.stack.plugins.module_utils._errors import ValidationError
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import ensure_address
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import Conflict, NotFound, QuotaExceeded
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.floating_ips import ensure_floating_ip
@@ -167,6 +168,50 @@ def test_floating_ip_allocate_associate_move_release(store):
     assert fip(store, address="203.0.113.11", state="absent")["changed"]
     assert not fip(store, address="203.0.113.11", state="absent")["changed"]
     assert count(store, "floating_ips") == 0
+
+
+def fip_events(store):
+    """The usage ledger's floating IP rows: (event, tenant, address, project, source)."""
+    rows = store.run(lambda tx: ledger.read(tx, kind="floating_ip"), write=False)
+    return [(r["event"], r["tenant"], r["reservation"], r["project"], r["source"]) for r in rows]
+
+
+def test_floating_ip_allocation_and_release_write_the_usage_ledger(store):
+    setup(store)
+    router(store)
+    assert fip(store, vm="web1", check=True)["changed"]
+    assert fip_events(store) == []  # check mode writes nothing
+    address = fip(store, vm="web1")["address"]
+    allocated = [("allocated", "acme", address, "web", "cloud_floating_ip")]
+    assert fip_events(store) == allocated
+    assert not fip(store, vm="web1")["changed"]
+    assert not fip(store, address=address, vm="web1")["changed"]
+    assert fip_events(store) == allocated  # a rerun writes nothing
+    # moving it to another VM and disassociating it are not allocations
+    assert fip(store, address=address, vm="web2")["changed"]
+    assert fip(store, address=address)["changed"]
+    assert fip_events(store) == allocated
+    assert fip(store, address=address, state="absent", check=True)["changed"]
+    assert fip_events(store) == allocated  # check mode writes nothing
+    assert fip(store, address=address, state="absent")["changed"]
+    released = allocated + [("released", "acme", address, "web", "cloud_floating_ip")]
+    assert fip_events(store) == released
+    assert not fip(store, address=address, state="absent")["changed"]
+    assert fip_events(store) == released
+    # an address asked for by name, in another project, with the caller's source
+    ensure_floating_ip(store, {"tenant": "beta", "project": "db", "address": "203.0.113.15"}, False, NOW, "cloud_vm")
+    assert fip_events(store)[-1] == ("allocated", "beta", "203.0.113.15", "db", "cloud_vm")
+
+
+def test_a_refused_floating_ip_writes_no_ledger_row(store):
+    setup(store, quota={"floating_ips": 1})
+    router(store)
+    fip(store, address="203.0.113.12")
+    with pytest.raises(QuotaExceeded):
+        fip(store, address="203.0.113.13")
+    with pytest.raises(Conflict, match="floating IP of another tenant"):
+        fip(store, tenant="beta", address="203.0.113.12", state="absent")
+    assert fip_events(store) == [("allocated", "acme", "203.0.113.12", "web", "cloud_floating_ip")]
 
 
 def test_floating_ip_errors_change_nothing(store):
