@@ -131,6 +131,25 @@ def project_tag(project: str) -> str:
     return PROJECT_TAG + project
 
 
+def role_tag(role: str) -> str:
+    """The tag that gives a VM a role: ``k3s-server`` -> ``ic-k3s-server`` (inventory group ``k3s_server``)."""
+    return PREFIX + role
+
+
+# Names the inventory plugin gives its own groups: a role of such a name would be no group of its own.
+RESERVED_ROLES = frozenset(("all", "ungrouped", "hypervisors", "running", "stopped"))
+ROLE_RULE = (
+    NAME_RULE + ", not starting with 'tenant-', 'project-' or 'node-', and none of " + ", ".join(sorted(RESERVED_ROLES))
+)
+
+
+def check_role(option: str, value: Any) -> str:
+    """A role name (cloud_vm's roles): a name that is no tenant, project or node tag once prefixed."""
+    if not is_name(value) or str(value).startswith(("tenant-", "project-", "node-")) or value in RESERVED_ROLES:
+        raise ValidationError("%s: %r is not a role name (%s)" % (option, value, ROLE_RULE), option=option)
+    return str(value)
+
+
 def reservation_id(tenant: str, project: str, vm: str) -> str:
     """The id of the reservation cloud_vm makes for a VM: <tenant>-<project>-<vm>, at most 100 characters (a longer
     one keeps its first 87 and a hash of the whole)."""

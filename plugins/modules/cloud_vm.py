@@ -89,6 +89,17 @@ options:
     type: list
     elements: str
     default: []
+  roles:
+    description:
+      - Roles of the VM in the tenant's workloads, e.g. V(k3s-server) or V(k3s-agent). The VM carries the tag
+        C(ic-<role>), which the inventory plugin M(ironcloud.stack.cloud) turns into the group C(<role>) with C(-) as
+        C(_) (V(k3s-server) is the group C(k3s_server) that C(k3s.yml) builds).
+      - "A role is a name (lowercase letters, digits, C(-)); it may not start with C(tenant-), C(project-) or C(node-)
+        nor be C(all), C(ungrouped), C(hypervisors), C(running) or C(stopped)."
+      - The tags are converged on an existing VM too (a role left out is removed).
+    type: list
+    elements: str
+    default: []
   ciuser:
     description: The cloud-init user (default the image's).
     type: str
@@ -376,6 +387,7 @@ def main() -> None:
             network=dict(type="str"),
             address=dict(type="str"),
             anti_affinity=dict(type="list", elements="str", default=[]),
+            roles=dict(type="list", elements="str", default=[]),
             ciuser=dict(type="str"),
             sshkeys=dict(type="list", elements="str", no_log=False),
             ssh_key_file=dict(type="path", no_log=False),

@@ -95,6 +95,7 @@ class Spec:
     disk_gb: int | None
     address: str | None
     anti_affinity: tuple[str, ...]
+    roles: tuple[str, ...]
     ciuser: str | None
     sshkeys: tuple[str, ...]
     pool: str
@@ -134,7 +135,8 @@ class Spec:
 
     @property
     def tags(self) -> list[str]:
-        return sorted({naming.tenant_tag(self.tenant), naming.project_tag(self.project)} | set(self.anti_affinity))
+        own = {naming.tenant_tag(self.tenant), naming.project_tag(self.project)}
+        return sorted(own | set(self.anti_affinity) | {naming.role_tag(role) for role in self.roles})
 
 
 def spec_of(params: Mapping[str, Any]) -> Spec:
@@ -157,6 +159,7 @@ def spec_of(params: Mapping[str, Any]) -> Spec:
     sshkeys = key_lines(params.get("sshkeys"))
     ssh_key_fingerprints(sshkeys)
     anti = tuple(sorted({str(t).lower() for t in params.get("anti_affinity") or []}))
+    roles = tuple(sorted({naming.check_role("roles", role) for role in params.get("roles") or []}))
     pool = params.get("pool")
     vmid_range = params.get("vmid_range")
     domain = str(params.get("dns_domain") or "").strip(".")
@@ -180,6 +183,7 @@ def spec_of(params: Mapping[str, Any]) -> Spec:
         disk_gb=sizes.get("disk_gb"),
         address=params.get("address") or None,
         anti_affinity=anti,
+        roles=roles,
         ciuser=params.get("ciuser") or None,
         sshkeys=tuple(sshkeys),
         pool=naming.proxmox_pool(tenant) if pool is None else str(pool),

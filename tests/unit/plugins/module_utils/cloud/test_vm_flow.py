@@ -189,6 +189,9 @@ def test_size_from_sizes(cloud):
         ({"sshkeys": ["ssh-ed25519 not-base64!"]}, "sshkeys"),
         ({"name": "Web_1"}, "name"),
         ({"tenant": "Acme"}, "tenant"),
+        ({"roles": ["k3s_server"]}, "roles"),
+        ({"roles": ["tenant-other"]}, "roles"),
+        ({"roles": ["running"]}, "roles"),
     ],
 )
 def test_bad_input_is_refused_before_anything(cloud, params, option):
@@ -360,6 +363,19 @@ def test_config_drift_is_converged(cloud):
     assert result["changed"] is True
     assert result["diff"]["after"]["config"]["cores"] == "4"
     assert made(cloud)["config"]["cores"] == "4"
+
+
+def test_roles_are_tags_the_inventory_groups_by_and_converge(cloud):
+    made_vm = cloud.run(roles=["k3s-server"])
+    assert made_vm["changed"]
+    tags = set(made(cloud)["config"]["tags"].split(";"))
+    assert tags == {"ic-tenant-acme", "ic-project-web", "ic-k3s-server"}
+    assert cloud.run(roles=["k3s-server"])["changed"] is False
+    moved = cloud.run(roles=["k3s-agent"])
+    assert moved["changed"] is True
+    tags = set(made(cloud)["config"]["tags"].split(";"))
+    assert "ic-k3s-agent" in tags and "ic-k3s-server" not in tags
+    assert cloud.run(roles=["k3s-agent"])["changed"] is False
 
 
 # ------------------------------------------------------------------ ownership, absent
