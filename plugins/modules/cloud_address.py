@@ -48,9 +48,9 @@ options:
     type: int
   login_user:
     description:
-      - The login user of the owner's VM (its cloud-init user, O(ironcloud.stack.cloud_vm#module:ciuser) of
-        M(ironcloud.stack.cloud_vm), which records it so), kept with the lease; the
-        P(ironcloud.stack.cloud#inventory) inventory sets it as C(ansible_user) of the VM.
+      - The login user of the owner's VM (its cloud-init user, O(ironcloud.stack.cloud_vm#module:ciuser), which
+        M(ironcloud.stack.cloud_vm) records here), kept with the lease; the P(ironcloud.stack.cloud#inventory)
+        inventory sets it as C(ansible_user) of the VM.
       - A Linux user name, 1 to 32 characters out of C(a-z), C(0-9), C(_) and C(-), starting with a letter or C(_).
       - Set when the lease is made, changed when it differs; not given, the lease's login user is left as it is.
     type: str
