@@ -450,7 +450,7 @@ def test_reconcile_finds_and_repairs_drift(store):
         vm(151, "pve1", "web2", cores=4, tags="ic-tenant-acme;ic-project-web"),
         vm(152, "pve1", "other", tags="something-else"),
     )
-    configs = {150: {"ipconfig0": "ip=10.0.0.9/24,gw=10.0.0.1"}, 151: {"ipconfig0": "ip=dhcp"}}
+    configs = {150: {"ipconfig0": "ip=10.0.0.9/24,gw=10.0.0.1", "ciuser": "debian"}, 151: {"ipconfig0": "ip=dhcp"}}
 
     def config_of(node_name, vmid):
         return configs[vmid]
@@ -466,6 +466,7 @@ def test_reconcile_finds_and_repairs_drift(store):
     assert [x["vmid"] for x in d["unrepairable"]] == [151]
     applied = reconcile(store, resources, config_of, False, NOW)
     assert applied["drift"] == checked["drift"]
+    assert lease_row(store) == {"vmid": 150, "login_user": "debian"}  # the adopted lease has the VM's ciuser
     again = reconcile(store, resources, config_of, False, NOW)
     assert not again["changed"], again["drift"]
     u = usage_of(store)
