@@ -22,11 +22,17 @@ description:
     variable is what a large inventory costs). C(node) on V(node_<n>), C(status) on V(running) and V(stopped),
     C(tenant) (and from the store C(tenant_quota), C(tenant_usage), C(tenant_reserved), C(tenant_free)) on
     V(tenant_<t>), C(project) on V(project_<t>_<p>). Playbooks see them as every guest's variables.
-  - A guest's own variables are C(vmid) and C(ansible_host), the address of its lowest leased NIC (state store);
-    C(status) when it is neither running nor stopped; C(project) when it has no tenant tag.
+  - A guest's own variables are C(vmid) and C(ansible_host), the address of its lowest leased NIC (state store),
+    or the floating IP of a NIC when it has one; C(status) when it is neither running nor stopped; C(project) when it
+    has no tenant tag.
+  - C(ansible_user) is the login user the state store records with a guest's lease (the cloud-init user
+    O(ironcloud.stack.cloud_vm#module:ciuser) it was made with). When every guest of a project has the same one it
+    is a variable of V(project_<t>_<p>), else a host variable of each guest that has one. A guest whose login user
+    is not known (no lease, or made without C(ciuser)) gets none.
   - Every variable of a guest, C(vmid), C(vm_name), C(node), C(vmtype), C(status), C(vm_tags), C(tenant),
     C(project), C(vm_roles), C(cores), C(memory_mb), C(disk_gb), C(usage) (C(cpu), C(memory_used_mb),
-    C(disk_used_gb), C(uptime)), C(address), C(addresses) (the leases of the state store), C(ansible_host), and
+    C(disk_used_gb), C(uptime)), C(address), C(addresses) (the leases of the state store), C(ansible_host),
+    C(ansible_user) (when known), and
     C(pool), C(lock), C(hastate) when PVE reports them, is seen by O(compose), O(groups) and O(keyed_groups); with
     O(detailed_hostvars) they are all host variables. C(name), C(tags) and C(roles) are play keywords, hence the
     C(vm_) prefix on those three.
@@ -53,7 +59,8 @@ options:
       - The state store holding tenants, projects and address leases, as a URL (V(sqlite:///path/state.db) or
         V(postgresql://...)).
       - When it is not set and the default SQLite store (V(~/.local/share/ironcloud/state.db)) does not exist,
-        the inventory is built from Proxmox alone (no C(address), no C(ansible_host), tenants only from tags).
+        the inventory is built from Proxmox alone (no C(address), C(ansible_host) or C(ansible_user), tenants only
+        from tags).
     type: str
     env:
       - name: IRONCLOUD_STATE_STORE
@@ -64,8 +71,9 @@ options:
   detailed_hostvars:
     description:
       - Set every variable of a guest (sizes, usage, tags, roles, addresses) as its host variable.
-      - Off, a guest's host variables are C(vmid) and C(ansible_host), the rest is in its groups' variables or seen
-        only by O(compose), O(groups) and O(keyed_groups); at thousands of VMs that needs about half the CPU time.
+      - Off, a guest's host variables are C(vmid), C(ansible_host) and C(ansible_user) (unless its project group
+        carries it), the rest is in its groups' variables or seen only by O(compose), O(groups) and O(keyed_groups);
+        at thousands of VMs that needs about half the CPU time.
     type: bool
     default: false
 """
@@ -88,7 +96,8 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/ironcloud-inventory
 cache_timeout: 300
 compose:
-  ansible_user: "'debian'"
+  # the store's login user (ansible_user) unless the VM was made without ciuser
+  ansible_user: ansible_user | default('debian')
 groups:
   big: memory_mb >= 16384
 keyed_groups:

@@ -46,6 +46,14 @@ options:
   vmid:
     description: The VMID the lease is bound to (set when the VM exists; M(ironcloud.stack.cloud_reconcile) uses it).
     type: int
+  login_user:
+    description:
+      - The login user of the owner's VM (its cloud-init user, O(ironcloud.stack.cloud_vm#module:ciuser), which
+        M(ironcloud.stack.cloud_vm) records here), kept with the lease; the P(ironcloud.stack.cloud#inventory)
+        inventory sets it as C(ansible_user) of the VM.
+      - A Linux user name, 1 to 32 characters out of C(a-z), C(0-9), C(_) and C(-), starting with a letter or C(_).
+      - Set when the lease is made, changed when it differs; not given, the lease's login user is left as it is.
+    type: str
   state:
     description: V(present) leases; V(absent) releases.
     type: str
@@ -63,6 +71,7 @@ EXAMPLES = r"""
     network: front
     owner: web1/net0
     vmid: 120
+    login_user: debian
   register: ip
 
 - name: Cloud-init with the leased address
@@ -134,6 +143,9 @@ lease:
     vmid:
       description: The bound VMID, or null.
       type: int
+    login_user:
+      description: The login user of the owner's VM, or null when it is not known.
+      type: str
     tag:
       description: The network's local tag on C(br-int).
       type: int
@@ -167,6 +179,7 @@ def main() -> None:
             owner=dict(type="str", required=True),
             address=dict(type="str"),
             vmid=dict(type="int"),
+            login_user=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )

@@ -101,7 +101,12 @@ options:
     elements: str
     default: []
   ciuser:
-    description: The cloud-init user (default the image's).
+    description:
+      - The cloud-init user (default the image's).
+      - A Linux user name, 1 to 32 characters out of C(a-z), C(0-9), C(_) and C(-), starting with a letter or C(_).
+      - Recorded with the VM's address lease (as O(ironcloud.stack.cloud_address#module:login_user)), which the
+        P(ironcloud.stack.cloud#inventory) inventory sets as C(ansible_user) of the VM. Without it the login user is
+        not known and the inventory sets none (a lease keeps the login user it had).
     type: str
   sshkeys:
     description: Public keys for the cloud-init user (OpenSSH format, one per item or one per line).

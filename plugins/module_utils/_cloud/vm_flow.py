@@ -43,6 +43,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
     NotFound,
     TenancyError,
     check_int,
+    check_login_user,
     check_owner,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.floating_ips import ensure_floating_ip
@@ -184,7 +185,7 @@ def spec_of(params: Mapping[str, Any]) -> Spec:
         address=params.get("address") or None,
         anti_affinity=anti,
         roles=roles,
-        ciuser=params.get("ciuser") or None,
+        ciuser=check_login_user("ciuser", params.get("ciuser")),
         sshkeys=tuple(sshkeys),
         pool=naming.proxmox_pool(tenant) if pool is None else str(pool),
         bridge=params.get("bridge") or DEFAULT_BRIDGE,
@@ -447,6 +448,8 @@ class VmFlow:
                 "owner": spec.owner,
                 "address": spec.address,
                 "vmid": vmid,
+                # the guest's login user, for the inventory's ansible_user (None: the lease keeps the one it has)
+                "login_user": spec.ciuser,
             },
             self.check if check is None else check,
             self.now,
@@ -728,7 +731,15 @@ class VmFlow:
         if lease["changed"]:
             for key, before in lease["diff"]["before"].items():
                 diff.compare("lease.%s" % key, before, lease["diff"]["after"].get(key))
-            actions.append("address leased" if "address" in lease["diff"]["after"] else "lease bound")
+            after = lease["diff"]["after"]
+            if "address" in after:
+                actions.append("address leased")
+            else:
+                actions.extend(
+                    what
+                    for key, what in (("vmid", "lease bound"), ("login_user", "login user recorded"))
+                    if key in after
+                )
         power = spec.state
         if spec.state == "present" and unfinished:
             power = "started"  # an interrupted create is finished: the VM runs

@@ -3,7 +3,8 @@
 """cloud_address: lease and release the address of an owner (tenant/project/VM/NIC) on a project network.
 
 The same owner always gets the same address (the lease is keyed by tenant, project, network and owner);
-network, gateway and broadcast are never leased; a requested address is honoured if it is free.
+network, gateway and broadcast are never leased; a requested address is honoured if it is free. A lease may record
+the login user of its VM (``login_user``, cloud_vm's ciuser), which the cloud inventory sets as ``ansible_user``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
     Conflict,
     NotFound,
     check_int,
+    check_login_user,
     check_owner,
 )
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import get_network
@@ -36,6 +38,7 @@ def view(lease: Mapping[str, Any], network: Mapping[str, Any]) -> dict[str, Any]
         "cidr": network["cidr"],
         "gateway": network["gateway"],
         "vmid": lease["vmid"],
+        "login_user": lease.get("login_user"),
         "tag": int(network["tag"]),
         "vni": int(network["vni"]),
         "mtu": int(network["mtu"]),
@@ -50,10 +53,13 @@ def lease_in(
     vmid: int | None,
     quota_row: Mapping[str, Any] | None,
     now: float,
+    login_user: str | None = None,
 ) -> dict[str, Any]:
     """Inside a transaction holding the tenant's and the network's row: the owner's lease, made if needed.
 
-    Returns {"created": bool, "vmid_changed": bool, "lease": row}.
+    ``vmid`` and ``login_user`` None leave the lease's as they are; given, they are set when they differ.
+    Returns {"created", "vmid_changed", "login_user_changed": bool, "login_user_before": the login user the lease
+    had, "lease": row}.
     """
     key = (network["tenant"], network["project"], network["name"])
     have = tx.one("SELECT * FROM leases WHERE tenant = ? AND project = ? AND network = ? AND owner = ?", key + (owner,))
@@ -72,7 +78,21 @@ def lease_in(
                 (vmid,) + key + (owner,),
             )
             have = dict(have, vmid=vmid)
-        return {"created": False, "vmid_changed": changed, "lease": have}
+        user_changed = login_user is not None and have.get("login_user") != login_user
+        before = have.get("login_user")
+        if user_changed:
+            tx.execute(
+                "UPDATE leases SET login_user = ? WHERE tenant = ? AND project = ? AND network = ? AND owner = ?",
+                (login_user,) + key + (owner,),
+            )
+            have = dict(have, login_user=login_user)
+        return {
+            "created": False,
+            "vmid_changed": changed,
+            "login_user_changed": user_changed,
+            "login_user_before": before,
+            "lease": have,
+        }
     if quota_row is not None and not acct.reserved_addresses_left(
         tx, network["tenant"], network["project"], owner, now
     ):
@@ -93,9 +113,9 @@ def lease_in(
         value = free_address(tx, network, key)
     text = ipam.to_str(value)
     tx.execute(
-        "INSERT INTO leases (tenant, project, network, owner, address, addr_int, vmid, created) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        key + (owner, text, value, vmid, now),
+        "INSERT INTO leases (tenant, project, network, owner, address, addr_int, vmid, login_user, created) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        key + (owner, text, value, vmid, login_user, now),
     )
     row = {
         "tenant": key[0],
@@ -105,9 +125,16 @@ def lease_in(
         "address": text,
         "addr_int": value,
         "vmid": vmid,
+        "login_user": login_user,
         "created": now,
     }
-    return {"created": True, "vmid_changed": False, "lease": row}
+    return {
+        "created": True,
+        "vmid_changed": False,
+        "login_user_changed": False,
+        "login_user_before": None,
+        "lease": row,
+    }
 
 
 def ensure_address(store: Store, params: Mapping[str, Any], check_mode: bool, now: float) -> dict[str, Any]:
@@ -117,6 +144,7 @@ def ensure_address(store: Store, params: Mapping[str, Any], check_mode: bool, no
     owner = check_owner("owner", params.get("owner"))
     address = params.get("address")
     vmid = check_int("vmid", params.get("vmid"), 100, 999999999, allow_none=True)
+    login_user = check_login_user("login_user", params.get("login_user"))
     state = params.get("state") or "present"
 
     def work(tx: Tx) -> dict[str, Any]:
@@ -159,15 +187,27 @@ def ensure_address(store: Store, params: Mapping[str, Any], check_mode: bool, no
                 "msg": "%s %s %s"
                 % (have["address"], "would be released from" if check_mode else "released from", label),
             }
-        result = lease_in(tx, network, owner, address, vmid, row, now)
+        result = lease_in(tx, network, owner, address, vmid, row, now, login_user)
         lease = view(result["lease"], network)
         if result["created"]:
             diff.compare("address", None, lease["address"])
             if vmid is not None:
                 diff.compare("vmid", None, vmid)
+            if login_user is not None:
+                diff.compare("login_user", None, login_user)
+        else:
+            if result["vmid_changed"]:
+                diff.compare("vmid", None, vmid)
+            if result["login_user_changed"]:
+                diff.compare("login_user", result["login_user_before"], login_user)
+        if result["created"]:
+            verb = "leased to"
         elif result["vmid_changed"]:
-            diff.compare("vmid", None, vmid)
-        verb = "leased to" if result["created"] else ("bound for" if result["vmid_changed"] else "already leased to")
+            verb = "bound for"
+        elif result["login_user_changed"]:
+            verb = "given login user %s for" % login_user
+        else:
+            verb = "already leased to"
         return {
             "changed": diff.changed,
             "lease": lease,

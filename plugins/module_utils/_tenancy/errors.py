@@ -13,6 +13,10 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._errors import Iro
 # An address owner inside a project: the VM name and the NIC, e.g. web1/net0.
 OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]{0,62}$")
 OWNER_RULE = "1 to 63 of a-z 0-9 . _ : / - starting with a letter or digit (for example web1/net0)"
+# The login user of a VM (cloud-init's ciuser, the inventory's ansible_user): a portable Linux user name, as
+# useradd takes it by default (shadow's NAME_REGEX without the machine accounts' trailing $).
+LOGIN_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+LOGIN_USER_RULE = "a Linux user name: 1 to 32 of a-z 0-9 _ -, starting with a letter or _ (for example debian)"
 # A reservation id chosen by the caller (the vm role uses <tenant>-<project>-<vm>) or generated.
 RESERVATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -48,6 +52,15 @@ class StoreError(TenancyError):
 def check_owner(option: str, value: Any) -> str:
     if not isinstance(value, str) or not OWNER_RE.match(value):
         raise ValidationError("%s: %r is not a valid owner: %s" % (option, value, OWNER_RULE), option=option)
+    return value
+
+
+def check_login_user(option: str, value: Any) -> str | None:
+    """A Linux user name (LOGIN_USER_RULE), None when not given (None or empty)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not LOGIN_USER_RE.match(value):
+        raise ValidationError("%s: %r is not a valid user name: %s" % (option, value, LOGIN_USER_RULE), option=option)
     return value
 
 

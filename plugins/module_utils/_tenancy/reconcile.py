@@ -34,7 +34,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._naming import che
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import ipam, ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import usage as acct
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import lease_in
-from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import required
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors import LOGIN_USER_RE, required
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reservations import _ledger
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import Store, Tx
 
@@ -315,7 +315,9 @@ def reconcile(
                 )
                 continue
             try:
-                result = lease_in(tx, network, "%s/net0" % vm["name"], address, vmid, None, now)
+                user = config.get("ciuser")  # the login user, when it is one the store takes (else not known)
+                login_user = user if isinstance(user, str) and LOGIN_USER_RE.match(user) else None
+                result = lease_in(tx, network, "%s/net0" % vm["name"], address, vmid, None, now, login_user)
             except IroncloudError as e:  # the address is taken, or is the gateway or broadcast
                 drift["unrepairable"].append(dict(entry, problem="no lease: %s" % e))
                 continue

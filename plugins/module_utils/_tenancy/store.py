@@ -223,6 +223,12 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (node, vmid))""",
         "CREATE INDEX node_moves_state ON node_moves (state)",
     ],
+    # 5: the way in. A lease records the login user of its VM (cloud_vm's ciuser, the user cloud-init makes):
+    # the cloud inventory sets it as ansible_user. NULL: not known (the VM has no ciuser, or the lease was made
+    # before this version or by cloud_address without login_user).
+    [
+        "ALTER TABLE leases ADD COLUMN login_user TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

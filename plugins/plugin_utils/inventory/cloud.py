@@ -22,8 +22,10 @@ Group names keep ``[A-Za-z0-9_]``; any other character becomes ``_`` (PVE tags a
 
 Variables: what is the same for every guest of a group is a variable of that group, set once: ``node`` on
 ``node_<n>``, ``status`` on ``running`` / ``stopped``, ``tenant`` (and the store's quota and usage) on
-``tenant_<t>``, ``project`` on ``project_<t>_<p>``. A guest's own host variables are few (``vmid``, and
-``ansible_host`` when it has a lease): ansible-core's cost per host variable dominates a large inventory.
+``tenant_<t>``, ``project`` on ``project_<t>_<p>``, ``ansible_user`` on ``project_<t>_<p>`` when every guest of
+the project has the same login user. A guest's own host variables are few (``vmid``, ``ansible_host`` when it has a
+lease, ``ansible_user`` when it has a login user its project group does not carry): ansible-core's cost per host
+variable dominates a large inventory.
 ``InventoryView.details`` holds every variable of every host (sizes, usage, tags, roles, addresses), what
 ``compose`` / ``groups`` / ``keyed_groups`` see, and what the hosts get with ``detailed=True``.
 """
@@ -57,7 +59,7 @@ RESERVED_GROUPS = frozenset(("all", "ungrouped", HYPERVISORS) + STATUS_GROUPS)
 RESERVED_PREFIXES = (_naming.TENANT_GROUP, _naming.PROJECT_GROUP, "node_")
 
 # What the host variable addresses shows of each lease.
-LEASE_KEYS = ("nic", "address", "prefix_length", "gateway", "network", "owner", "floating_ip")
+LEASE_KEYS = ("nic", "address", "prefix_length", "gateway", "network", "owner", "floating_ip", "login_user")
 
 
 @dataclass
@@ -222,15 +224,17 @@ def build_inventory(
     """The inventory of the cloud from the /cluster/resources entries and a state store snapshot.
 
     A guest's host variables are ``vmid`` and ``ansible_host`` (when it has a lease), plus ``status`` when it is
-    neither running nor stopped and ``project`` when it has no tenant tag (no group carries them then); with
-    ``detailed`` every variable of ``details``. Nodes always get all of theirs (there are few nodes).
+    neither running nor stopped and ``project`` when it has no tenant tag (no group carries them then), and
+    ``ansible_user`` when its lease records a login user (see ``_login_users``); with ``detailed`` every variable of
+    ``details``. Nodes always get all of theirs (there are few nodes).
     ``with_details`` false leaves the guests out of ``details`` (the plugin then needs none: no compose, groups,
     keyed_groups), which saves building them.
 
     ``store`` is ``{"tenants": [{"name", "quota", "usage", "reserved", "free"}], "projects": [{"tenant", "name"}],
     "leases": [{"tenant", "project", "network", "owner", "vm", "nic", "vmid", "address", "prefix_length",
-    "gateway", "floating_ip"}]}`` (any part may be missing; see sources.read_store). A lease belongs to the guest of
-    its VMID once bound, before that to the guest named like its owner's VM part in the same tenant and project.
+    "gateway", "floating_ip", "login_user"}]}`` (any part may be missing; see sources.read_store). A lease belongs to
+    the guest of its VMID once bound, before that to the guest named like its owner's VM part in the same tenant and
+    project.
     """
     store = store or {}
     view = InventoryView()
@@ -290,6 +294,8 @@ def build_inventory(
     leases = LeaseIndex(store.get("leases") or [])
     # Thousands of guests share a handful of tag strings: read each string once.
     by_tags: dict[str, tuple[list[str], str | None, str | None, list[str]]] = {}
+    # The login user of each guest (None: not known) and the project group it is in (None: none).
+    users: dict[str, tuple[str | None, str | None]] = {}
     for guest in sorted(guests, key=lambda g: _int(g.get("vmid"))):
         vmid = _int(guest.get("vmid"))
         host = names[vmid]
@@ -303,10 +309,12 @@ def build_inventory(
         status = str(guest.get("status") or "unknown")
         own = leases.of(vmid, str(guest.get("name") or ""), tenant, project)
         hostvars: dict[str, Any] = {"vmid": vmid}
+        user = None
         if own:
             # reachable from outside through its floating IP when it has one (its router's DNAT)
             floating = [lease["floating_ip"] for lease in own if lease.get("floating_ip")]
             hostvars["ansible_host"] = floating[0] if floating else own[0].get("address")
+            user = login_user_of(own)
         if with_details or detailed:
             details = guest_details(guest, vmid, tags, tenant, project, roles, own)
             view.details[host] = details
@@ -324,9 +332,12 @@ def build_inventory(
             view.add(status, host)
         else:
             hostvars["status"] = status
+        users[host] = (user, None)
         if tenant:
             if project:
-                view.add(_project_groups(view, tenant, project), host)
+                group = _project_groups(view, tenant, project)
+                view.add(group, host)
+                users[host] = (user, group)
             else:
                 view.set_group_var(tenant_group(tenant), "tenant", tenant)
                 view.add(tenant_group(tenant), host)
@@ -338,7 +349,30 @@ def build_inventory(
             )
         for role in roles:
             view.add(role, host)
+    if not detailed:
+        _login_users(view, users)
     return view
+
+
+def login_user_of(own: Sequence[Mapping[str, Any]]) -> str | None:
+    """The login user of a guest: the one its lowest NIC's lease records (else another lease's), None if none."""
+    return next((str(lease["login_user"]) for lease in own if lease.get("login_user")), None)
+
+
+def _login_users(view: InventoryView, users: Mapping[str, tuple[str | None, str | None]]) -> None:
+    """``ansible_user`` of the guests: a variable of their project group when every guest of it has the same login
+    user (set once: a project's VMs usually share their image's or the spec's ``ciuser``), else a host variable of
+    each guest that has one. A guest whose login user is not known gets none (Ansible's default user applies)."""
+    by_group: dict[str, set[str | None]] = {}
+    for user, group in users.values():
+        if group is not None:
+            by_group.setdefault(group, set()).add(user)
+    shared = {group: next(iter(found)) for group, found in by_group.items() if len(found) == 1 and None not in found}
+    for group, user in sorted(shared.items()):
+        view.set_group_var(group, "ansible_user", user)
+    for host, (user, group) in users.items():
+        if user is not None and group not in shared:
+            view.hosts[host]["ansible_user"] = user
 
 
 def guest_details(
@@ -371,6 +405,9 @@ def guest_details(
     }
     if own:
         details["ansible_host"] = details["floating_ip"] or own[0].get("address")
+        user = login_user_of(own)
+        if user is not None:
+            details["ansible_user"] = user
     for key in ("pool", "lock", "hastate"):
         if guest.get(key):
             details[key] = guest[key]

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The state store side of the cloud inventory: a JSON-able snapshot of tenants, projects and leases.
 
+A lease carries its address, its floating IP (the inventory's ansible_host) and its VM's login user (ansible_user).
+
 The store is the tenancy layer's (``_tenancy/store.py``: ``open_store``, ``Store.run``); this file only reads it,
 in one read transaction, and shapes the rows as ``_inventory/cloud.py`` ``build_inventory`` takes them.
 """
@@ -54,7 +56,7 @@ def snapshot(tx: Tx, now: float) -> dict[str, Any]:
     projects = tx.all("SELECT tenant, name FROM projects ORDER BY tenant, name")
     leases: list[dict[str, Any]] = []
     rows = tx.all(
-        "SELECT l.tenant, l.project, l.network, l.owner, l.address, l.vmid, n.cidr, n.gateway, "
+        "SELECT l.tenant, l.project, l.network, l.owner, l.address, l.vmid, l.login_user, n.cidr, n.gateway, "
         "f.address AS floating_ip "
         "FROM leases l LEFT JOIN networks n ON n.tenant = l.tenant AND n.project = l.project "
         "AND n.name = l.network LEFT JOIN floating_ips f ON f.tenant = l.tenant AND f.project = l.project "
@@ -76,6 +78,7 @@ def snapshot(tx: Tx, now: float) -> dict[str, Any]:
                 "prefix_length": _prefix_length(row["cidr"]),
                 "gateway": row["gateway"],
                 "floating_ip": row["floating_ip"],
+                "login_user": row["login_user"],
             }
         )
     return {"tenants": tenants, "projects": projects, "leases": leases}

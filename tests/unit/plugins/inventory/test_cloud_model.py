@@ -286,3 +286,76 @@ def test_a_floating_ip_is_ansible_host() -> None:
     assert details["ansible_host"] == "203.0.113.20" and details["address"] == "10.0.0.5"
     assert details["floating_ip"] == "203.0.113.20" and details["addresses"][0]["floating_ip"] == "203.0.113.20"
     assert build_inventory(resources, store, detailed=True).hosts["web1"]["ansible_host"] == "203.0.113.20"
+
+
+def lease(vm_name: str, vmid: int | None, address: str, project: str = "web", **extra: Any) -> dict[str, Any]:
+    row = {"tenant": "acme", "project": project, "network": "front", "owner": vm_name + "/net0", "vm": vm_name}
+    row.update(nic=0, vmid=vmid, address=address)
+    row.update(extra)
+    return row
+
+
+def test_a_lease_with_a_login_user_gives_ansible_user_and_without_none() -> None:
+    resources = [
+        node("pve1"),
+        vm(101, "web1", tags="ic-tenant-acme;ic-project-web"),
+        vm(102, "web2", tags="ic-tenant-acme;ic-project-web"),
+        vm(103, "solo", tags="ic-tenant-acme"),
+    ]
+    store = {
+        "leases": [
+            lease("web1", 101, "10.0.0.5", login_user="debian"),
+            lease("web2", 102, "10.0.0.6", login_user=None),
+            lease("solo", 103, "10.0.0.7", project="ops", login_user="alice"),
+        ]
+    }
+    view = build_inventory(resources, store)
+    # web2's login user is not known: the project group carries none, web1 has its own
+    assert view.hosts["web1"] == {"vmid": 101, "ansible_host": "10.0.0.5", "ansible_user": "debian"}
+    assert view.hosts["web2"] == {"vmid": 102, "ansible_host": "10.0.0.6"}
+    assert "ansible_user" not in view.group_vars["project_acme_web"]
+    # a guest in no project group keeps its own
+    assert view.hosts["solo"]["ansible_user"] == "alice"
+    assert view.details["web1"]["ansible_user"] == "debian" and "ansible_user" not in view.details["web2"]
+    assert view.details["web1"]["addresses"][0]["login_user"] == "debian"
+    detailed = build_inventory(resources, store, detailed=True)
+    assert detailed.hosts["web1"]["ansible_user"] == "debian" and "ansible_user" not in detailed.hosts["web2"]
+    assert "ansible_user" not in detailed.group_vars["project_acme_web"]
+    # without a store no guest has one
+    assert all("ansible_user" not in v for v in build_inventory(resources).hosts.values())
+
+
+def test_one_login_user_for_a_whole_project_is_a_variable_of_its_group() -> None:
+    resources = [node("pve1")] + [vm(100 + i, "web%d" % i, tags="ic-tenant-acme;ic-project-web") for i in range(3)]
+    resources.append(vm(110, "db1", tags="ic-tenant-acme;ic-project-db"))
+    resources.append(vm(111, "db2", tags="ic-tenant-acme;ic-project-db"))
+    leases = [lease("web%d" % i, 100 + i, "10.0.0.%d" % (10 + i), login_user="debian") for i in range(3)]
+    leases.append(lease("db1", 110, "10.0.1.5", project="db", login_user="debian"))
+    leases.append(lease("db2", 111, "10.0.1.6", project="db", login_user="postgres"))
+    view = build_inventory(resources, {"leases": leases})
+    assert view.group_vars["project_acme_web"] == {"project": "web", "ansible_user": "debian"}
+    assert all(view.hosts["web%d" % i] == {"vmid": 100 + i, "ansible_host": "10.0.0.%d" % (10 + i)} for i in range(3))
+    # two login users in a project: each guest carries its own
+    assert view.group_vars["project_acme_db"] == {"project": "db"}
+    assert view.hosts["db1"]["ansible_user"] == "debian" and view.hosts["db2"]["ansible_user"] == "postgres"
+    # the tenant group never carries one (its projects may differ)
+    assert "ansible_user" not in view.group_vars["tenant_acme"]
+    # every guest sees its own, whichever carries it
+    assert all(view.details["web%d" % i]["ansible_user"] == "debian" for i in range(3))
+    # a guest of the project without a lease (so without login user) keeps the group from carrying one
+    resources.append(vm(105, "web5", tags="ic-tenant-acme;ic-project-web"))
+    view = build_inventory(resources, {"leases": leases})
+    assert view.group_vars["project_acme_web"] == {"project": "web"}
+    assert view.hosts["web0"]["ansible_user"] == "debian" and "ansible_user" not in view.hosts["web5"]
+
+
+def test_the_lowest_nic_with_a_login_user_gives_it() -> None:
+    resources = [vm(101, "web1", tags="ic-tenant-acme;ic-project-web")]
+    leases = [
+        lease("web1", 101, "10.0.0.9", owner="web1/net1", nic=1, login_user="second"),
+        lease("web1", 101, "10.0.0.5", login_user=None),
+    ]
+    view = build_inventory(resources, {"leases": leases}, with_details=False)
+    assert view.group_vars["project_acme_web"]["ansible_user"] == "second"
+    leases[1]["login_user"] = "first"
+    assert build_inventory(resources, {"leases": leases}).group_vars["project_acme_web"]["ansible_user"] == "first"

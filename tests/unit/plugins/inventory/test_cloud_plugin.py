@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
+from ansible.inventory.helpers import get_group_vars
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import inventory_loader
 from ansible.template import Templar
@@ -231,3 +232,21 @@ def test_client_errors_become_parser_errors(tmp_path: Any, monkeypatch: pytest.M
     monkeypatch.setattr(plugin_module, "ProxmoxClient", refuse)
     with pytest.raises(AnsibleParserError, match="authentication failed"):
         run(tmp_path, BASE)
+
+
+def test_login_user_of_the_store_is_ansible_user(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    lease = {"tenant": "acme", "project": "web", "network": "front", "owner": "web1/net0", "vm": "web1", "nic": 0}
+    lease.update(vmid=101, address="10.0.0.5", floating_ip="203.0.113.20", login_user="debian")
+    monkeypatch.setattr(plugin_module, "read_store", lambda url: {"leases": [lease]})
+    inventory = run(tmp_path, BASE)
+    web1 = inventory.get_host("web1")
+    # web1 is the only guest of project_acme_web: the group carries its login user
+    assert inventory.groups["project_acme_web"].vars == {"project": "web", "ansible_user": "debian"}
+    assert web1.vars["ansible_host"] == "203.0.113.20" and "ansible_user" not in web1.vars
+    # what a play sees: the groups' variables (by depth and priority), then the host's
+    assert {**get_group_vars(web1.get_groups()), **web1.get_vars()}["ansible_user"] == "debian"
+    # the guest without a lease has none
+    evil = inventory.get_host("evil{{ 7 * 7 }}")
+    assert "ansible_user" not in evil.vars and all("ansible_user" not in g.get_vars() for g in evil.get_groups())
+    detailed = run(tmp_path, BASE + "detailed_hostvars: true\n")
+    assert detailed.get_host("web1").vars["ansible_user"] == "debian"

@@ -192,6 +192,8 @@ def test_size_from_sizes(cloud):
         ({"roles": ["k3s_server"]}, "roles"),
         ({"roles": ["tenant-other"]}, "roles"),
         ({"roles": ["running"]}, "roles"),
+        ({"ciuser": "Debian"}, "ciuser"),
+        ({"ciuser": "de bian"}, "ciuser"),
     ],
 )
 def test_bad_input_is_refused_before_anything(cloud, params, option):
@@ -355,6 +357,29 @@ def test_stopped_and_started_converge_power(cloud):
 def test_a_new_vm_with_state_stopped_is_not_started(cloud):
     result = cloud.run(state="stopped")
     assert result["vm"]["status"] == "stopped" and made(cloud)["status"] == "stopped"
+
+
+def login_users(cloud, name="web1"):
+    return [r["login_user"] for r in cloud.rows("SELECT login_user FROM leases WHERE owner = ?", (name + "/net0",))]
+
+
+def test_the_lease_records_the_cloud_init_user_for_the_inventory(cloud):
+    cloud.run(check=True)
+    assert login_users(cloud) == []
+    cloud.run()
+    assert login_users(cloud) == ["debian"]
+    assert cloud.run()["changed"] is False
+    # a VM without ciuser: its login user is not known
+    cloud.run(name="web2", ciuser=None)
+    assert login_users(cloud, "web2") == [None]
+    # an existing lease without one (made by an older collection) gets it on the next run, reported as a change
+    cloud.execute("UPDATE leases SET login_user = NULL WHERE owner = 'web1/net0'")
+    rerun = cloud.run()
+    assert rerun["changed"] is True and "login user recorded" in rerun["actions"]
+    assert rerun["diff"] == {"before": {"lease.login_user": None}, "after": {"lease.login_user": "debian"}}
+    assert login_users(cloud) == ["debian"]
+    # ciuser left out keeps the recorded one (the VM keeps its cloud-init user too)
+    assert cloud.run(ciuser=None)["changed"] is False and login_users(cloud) == ["debian"]
 
 
 def test_config_drift_is_converged(cloud):

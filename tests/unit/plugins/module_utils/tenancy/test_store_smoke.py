@@ -53,3 +53,42 @@ def test_psycopg_is_imported_only_for_a_postgresql_store(tmp_path):
     ) % (tests, str(tmp_path / "state.db"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_migration_5_gives_the_leases_of_a_version_4_store_a_null_login_user(store_url, monkeypatch):
+    """A store an older collection made (schema 4, a lease without login_user) opens at 5; the lease keeps its
+    address and vmid, its login user is not known (null) until cloud_vm or cloud_address records it."""
+    from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy import store as store_module
+    from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.addresses import ensure_address
+    from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import ensure_network
+    from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.tenants import ensure_tenant
+
+    assert SCHEMA_VERSION == 5
+    now = 1_800_000_000.0
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "SCHEMA_VERSION", 4)
+        old = open_store(store_url)
+        assert old.schema_version() == 4
+        ensure_tenant(old, {"name": "acme", "projects": ["web"]}, False, now)
+        ensure_network(old, {"tenant": "acme", "project": "web", "name": "front", "cidr": "10.0.0.0/24"}, False, now)
+        old.run(
+            lambda tx: tx.execute(
+                "INSERT INTO leases (tenant, project, network, owner, address, addr_int, vmid, created) "
+                "VALUES ('acme', 'web', 'front', 'web1/net0', '10.0.0.2', 167772162, 120, ?)",
+                (now,),
+            )
+        )
+        columns = old.run(lambda tx: tx.one("SELECT * FROM leases"), write=False) or {}
+        assert "vmid" in columns and "login_user" not in columns
+        old.close()
+    migrated = open_store(store_url)
+    try:
+        assert migrated.schema_version() == 5
+        row = migrated.run(lambda tx: tx.one("SELECT address, vmid, login_user FROM leases"), write=False)
+        assert row == {"address": "10.0.0.2", "vmid": 120, "login_user": None}
+        params = {"tenant": "acme", "project": "web", "network": "front", "owner": "web1/net0"}
+        recorded = ensure_address(migrated, dict(params, vmid=120, login_user="debian"), False, now)
+        assert recorded["changed"] and recorded["address"] == "10.0.0.2"
+        assert recorded["diff"] == {"before": {"login_user": None}, "after": {"login_user": "debian"}}
+    finally:
+        migrated.close()

@@ -241,6 +241,69 @@ def test_address_binds_vmid_and_quota(store):
     assert not address(store, "a/net0", state="absent")["changed"]
 
 
+def lease_row(store, owner="web1/net0"):
+    return store.run(
+        lambda tx: tx.one("SELECT vmid, login_user FROM leases WHERE owner = ?", (owner,)),
+        write=False,
+    )
+
+
+def test_lease_records_the_login_user_check_apply_rerun(store):
+    tenant(store)
+    network(store)
+    would = address(store, "web1/net0", check=True, login_user="debian")
+    assert would["changed"] and would["lease"]["login_user"] == "debian"
+    assert would["diff"] == {
+        "before": {"address": None, "login_user": None},
+        "after": {"address": "10.100.0.2", "login_user": "debian"},
+    }
+    assert store.run(lambda tx: tx.value("SELECT COUNT(*) FROM leases"), write=False) == 0
+    made = address(store, "web1/net0", login_user="debian")
+    assert made["changed"] and made["lease"]["login_user"] == "debian"
+    assert lease_row(store) == {"vmid": None, "login_user": "debian"}
+    again = address(store, "web1/net0", login_user="debian")
+    assert not again["changed"] and again["diff"] == {"before": {}, "after": {}}
+    assert again["lease"]["login_user"] == "debian" and "already leased to" in again["msg"]
+    # not given: the lease keeps the login user it has (cloud_vm without ciuser, cloud_address without it)
+    kept = address(store, "web1/net0", vmid=120)
+    assert kept["changed"] and kept["lease"]["login_user"] == "debian"
+    assert lease_row(store) == {"vmid": 120, "login_user": "debian"}
+    assert not address(store, "web1/net0", login_user="")["changed"]
+
+
+def test_lease_login_user_is_updated_when_it_differs(store):
+    tenant(store)
+    network(store)
+    plain = address(store, "web1/net0", vmid=120)
+    assert plain["lease"]["login_user"] is None and "login_user" not in plain["diff"]["after"]
+    would = address(store, "web1/net0", login_user="alice", check=True)
+    assert would["changed"] and would["diff"] == {"before": {"login_user": None}, "after": {"login_user": "alice"}}
+    assert "would be given login user alice" in would["msg"]
+    assert lease_row(store)["login_user"] is None  # check mode wrote nothing
+    set_ = address(store, "web1/net0", login_user="alice")
+    assert set_["changed"] and lease_row(store) == {"vmid": 120, "login_user": "alice"}
+    moved = address(store, "web1/net0", login_user="bob")
+    assert moved["changed"] and moved["diff"] == {"before": {"login_user": "alice"}, "after": {"login_user": "bob"}}
+    assert moved["address"] == plain["address"] and lease_row(store)["login_user"] == "bob"
+    assert not address(store, "web1/net0", login_user="bob")["changed"]
+
+
+@pytest.mark.parametrize("user", ["Debian", "1admin", "de bian", "a" * 33, "root:x", "-rf", "user$", 7])
+def test_bad_login_user_is_refused_and_nothing_changes(store, user):
+    tenant(store)
+    network(store)
+    with pytest.raises(ValidationError, match=r"login_user: .* is not a valid user name: a Linux user name"):
+        address(store, "web1/net0", login_user=user)
+    assert store.run(lambda tx: tx.value("SELECT COUNT(*) FROM leases"), write=False) == 0
+
+
+@pytest.mark.parametrize("user", ["debian", "_apt", "a", "ubuntu-admin", "x" * 32, "cloud_user1"])
+def test_good_login_users(store, user):
+    tenant(store)
+    network(store)
+    assert address(store, "web1/net0", login_user=user)["lease"]["login_user"] == user
+
+
 def test_lease_of_a_reserved_vm_consumes_the_reservations_address(store):
     tenant(store, quota={"addresses": 1})
     network(store)
@@ -387,7 +450,7 @@ def test_reconcile_finds_and_repairs_drift(store):
         vm(151, "pve1", "web2", cores=4, tags="ic-tenant-acme;ic-project-web"),
         vm(152, "pve1", "other", tags="something-else"),
     )
-    configs = {150: {"ipconfig0": "ip=10.0.0.9/24,gw=10.0.0.1"}, 151: {"ipconfig0": "ip=dhcp"}}
+    configs = {150: {"ipconfig0": "ip=10.0.0.9/24,gw=10.0.0.1", "ciuser": "debian"}, 151: {"ipconfig0": "ip=dhcp"}}
 
     def config_of(node_name, vmid):
         return configs[vmid]
@@ -403,6 +466,7 @@ def test_reconcile_finds_and_repairs_drift(store):
     assert [x["vmid"] for x in d["unrepairable"]] == [151]
     applied = reconcile(store, resources, config_of, False, NOW)
     assert applied["drift"] == checked["drift"]
+    assert lease_row(store) == {"vmid": 150, "login_user": "debian"}  # the adopted lease has the VM's ciuser
     again = reconcile(store, resources, config_of, False, NOW)
     assert not again["changed"], again["drift"]
     u = usage_of(store)

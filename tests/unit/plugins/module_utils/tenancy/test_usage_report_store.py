@@ -38,7 +38,17 @@ def seed(store) -> None:
         res.ensure_reservation(store, {"id": rid, "vmid": vmid, "state": "committed"}, CLUSTER, False, NOW)
     res.ensure_reservation(store, {"vmid": 150, "state": "absent"}, CLUSTER, False, NOW + 2 * H)
     ensure_address(
-        store, {"tenant": "acme", "project": "web", "network": "front", "owner": "web1/net0", "vmid": 150}, False, NOW
+        store,
+        {
+            "tenant": "acme",
+            "project": "web",
+            "network": "front",
+            "owner": "web1/net0",
+            "vmid": 150,
+            "login_user": "debian",
+        },
+        False,
+        NOW,
     )
     ensure_address(store, {"tenant": "acme", "project": "web", "network": "front", "owner": "web2/net1"}, False, NOW)
 
@@ -70,6 +80,8 @@ def test_inventory_snapshot(store, store_url) -> None:
     assert leases["web1/net0"]["vmid"] == 150 and leases["web1/net0"]["vm"] == "web1"
     assert leases["web1/net0"]["prefix_length"] == 24 and leases["web1/net0"]["gateway"] == "10.20.0.1"
     assert leases["web2/net1"]["vmid"] is None and leases["web2/net1"]["nic"] == 1
+    # the VM's login user, the inventory's ansible_user; null when not known
+    assert leases["web1/net0"]["login_user"] == "debian" and leases["web2/net1"]["login_user"] is None
     assert read_store(store_url, clock=lambda: NOW) == snap
 
 
