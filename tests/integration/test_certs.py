@@ -5,7 +5,7 @@ manifests of cert-manager.
 The guests are podman containers of the lab's guest image (Debian 12 with python3, python3-cryptography, openssl,
 ca-certificates) this test starts and removes, reached with the containers.podman.podman connection and grouped
 as the ironcloud.stack.cloud inventory groups them (tenant_<t>, running, k3s_server; host variables vm_name, tenant,
-project, floating_ips). They share one network namespace, so the TLS handshake between two "VMs" goes over
+project, floating_ip). They share one network namespace, so the TLS handshake between two "VMs" goes over
 loopback; the client still checks the server's name and chain. No cert-manager runs: the lab's stand-in K3s cannot
 run it, so the test checks what is written for K3s (the manifests' structure, the pinned chart, the Secret holding
 the tenant's intermediate, the files' modes).
@@ -88,7 +88,7 @@ def setup(guests, tmp_path_factory):
     hosts = {}
     tenants: dict[str, dict] = {}
     for host, (vm, tenant, project, fips, _k3s) in GUESTS.items():
-        hosts[host] = {"vm_name": vm, "project": project, "floating_ips": fips}
+        hosts[host] = {"vm_name": vm, "project": project, **({"floating_ip": fips[0]} if fips else {})}
         tenants.setdefault("tenant_" + tenant, {"vars": {"tenant": tenant}, "hosts": {}})["hosts"][host] = {}
     inventory = {
         "all": {

@@ -33,6 +33,7 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lab", "pve"))
 import guests as lab_guests
+from conftest import playbook_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -82,6 +83,8 @@ def spec(provider: dict[str, str]) -> dict[str, Any]:
                                 "name": "web",
                                 "networks": [{"name": "front", "cidr": SUBNET + ".0/24"}],
                                 "vms": [vm(A1, True), vm(A2, True), vm(A3, False)],
+                                # only the role it gives A3 matters here (test_k3s.py builds clusters)
+                                "k3s": {"version": "v1.31.5+k3s1", "servers": [A3]},
                             }
                         ],
                     },
@@ -246,6 +249,72 @@ def test_ssh_through_the_floating_ip(cloud):
     # Another tenant's key does not let anyone in.
     result = ssh(key_of(cloud, TB), cloud["vms"][A1]["floating_ip"], "true")
     assert result.returncode != 0
+
+
+def test_the_cloud_inventory_logs_into_the_tenants_vms(cloud, lab_env):
+    """`ansible -i <cloud inventory> tenant_<t> -m ...` reaches the tenant's VMs: ansible_host is the floating IP,
+    ansible_user the cloud-init user; the spec's k3s servers are in the group k3s_server."""
+    inventory = os.path.join(cloud["tmp"], "lab.cloud.yml")
+    with open(inventory, "w", encoding="utf-8") as f:
+        f.write("plugin: ironcloud.stack.cloud\n")
+    env = playbook_env(lab_env, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_INVENTORY_ENABLED="ironcloud.stack.cloud")
+    listed = subprocess.run(
+        [os.path.join(ROOT, ".venv", "bin", "ansible-inventory"), "-i", inventory, "--list"],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    data = json.loads(listed.stdout, object_hook=lambda d: d.get("__ansible_unsafe", d))  # unsafe text as text
+    hostvars = data["_meta"]["hostvars"]
+    for name in (A1, A2):
+        assert hostvars[name]["ansible_host"] == cloud["vms"][name]["floating_ip"], hostvars[name]
+        assert hostvars[name]["ansible_user"] == USER, hostvars[name]
+    assert A3 in data.get("k3s_server", {}).get("hosts", []), data.get("k3s_server")
+    # Only the VMs with a floating IP are reachable from here; A3's address is on the project network.
+    pinged = subprocess.run(
+        [os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", inventory, "tenant_" + TA, "--limit", "%s,%s" % (A1, A2),
+         "--private-key", key_of(cloud, TA), "-m", "ansible.builtin.command", "-a", "id -un", "-o"],
+        env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert pinged.returncode == 0, (pinged.stdout + pinged.stderr)[-3000:]
+    for name in (A1, A2):
+        assert re.search(r"^%s \| CHANGED \| rc=0 \| \(stdout\) %s$" % (name, USER), pinged.stdout, re.M), pinged.stdout
+
+
+def test_certificates_of_the_vms_through_the_cloud_inventory(cloud, lab_env):
+    """certs.yml (issue 14) on the tenant's VMs, reached as users reach them (the cloud inventory, SSH to the
+    floating IPs): a TLS handshake from A1 to A2 verifies A2's name against the trust store certs.yml installed;
+    the certificate names A2's floating IP too; a rerun changes nothing."""
+    inventory = os.path.join(cloud["tmp"], "lab.cloud.yml")
+    with open(inventory, "w", encoding="utf-8") as f:
+        f.write("plugin: ironcloud.stack.cloud\n")
+    env = playbook_env(lab_env, ANSIBLE_HOST_KEY_CHECKING="False")
+    argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory, "--private-key", key_of(cloud, TA)]
+    argv += [os.path.join(PLAYBOOKS, "certs.yml"), "-e", "certs_hosts=%s:%s" % (A1, A2), "-e", "certs_domain=" + DOMAIN]
+    argv += ["-e", "cloud_credentials_dir=" + cloud["creds"], "-e", "certs_k3s_hosts=%s:&k3s_server" % A1]
+    argv += ["-e", "certs_install_packages=false"]  # the lab guests have them; apt would need python3-apt
+    for attempt in ("first", "rerun"):
+        result = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
+        out = result.stdout + result.stderr
+        assert result.returncode == 0, out[-5000:]
+        if attempt == "rerun":
+            for name in (A1, A2):
+                assert re.search(r"^%s\s+: ok=\d+\s+changed=0 " % name, out, re.M), out[-3000:]
+    a2 = cloud["vms"][A2]
+    base = "/etc/ssl/ironcloud/" + a2["dns_name"]
+    sans = ssh_soon(key_of(cloud, TA), a2["floating_ip"], "openssl x509 -noout -ext subjectAltName -in %s.crt" % base)
+    assert "DNS:" + a2["dns_name"] in sans.stdout and "IP Address:" + a2["floating_ip"] in sans.stdout, sans.stdout
+    serve = (
+        f"sudo -n sh -c 'nohup openssl s_server -accept 8443 -naccept 1 -cert {base}.crt -key {base}.key "
+        f"-cert_chain {base}.fullchain.crt -www >/tmp/s_server.log 2>&1 &'"
+    )
+    assert ssh_soon(key_of(cloud, TA), a2["floating_ip"], serve).returncode == 0
+    time.sleep(1)
+    client = (
+        "openssl s_client -connect {0}:8443 -servername {1} -verify_hostname {1} -verify_return_error "
+        "</dev/null 2>&1 | grep -E '^ *Verify return code'".format(a2["address"], a2["dns_name"])
+    )
+    result = ssh_soon(key_of(cloud, TA), cloud["vms"][A1]["floating_ip"], client)
+    assert "Verify return code: 0 (ok)" in result.stdout, (result.stdout, result.stderr)
 
 
 def test_egress_through_snat(cloud, lab_env):

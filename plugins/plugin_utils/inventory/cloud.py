@@ -223,7 +223,8 @@ def build_inventory(
 ) -> InventoryView:
     """The inventory of the cloud from the /cluster/resources entries and a state store snapshot.
 
-    A guest's host variables are ``vmid`` and ``ansible_host`` (when it has a lease), plus ``status`` when it is
+    A guest's host variables are ``vmid`` and ``ansible_host`` (when it has a lease), ``floating_ip`` (when it has
+    one), plus ``status`` when it is
     neither running nor stopped and ``project`` when it has no tenant tag (no group carries them then), and
     ``ansible_user`` when its lease records a login user (see ``_login_users``); with ``detailed`` every variable of
     ``details``. Nodes always get all of theirs (there are few nodes).
@@ -314,6 +315,8 @@ def build_inventory(
             # reachable from outside through its floating IP when it has one (its router's DNAT)
             floating = [lease["floating_ip"] for lease in own if lease.get("floating_ip")]
             hostvars["ansible_host"] = floating[0] if floating else own[0].get("address")
+            if floating:
+                hostvars["floating_ip"] = floating[0]  # for what names it (certs.yml's SANs), not only reaches it
             user = login_user_of(own)
         if with_details or detailed:
             details = guest_details(guest, vmid, tags, tenant, project, roles, own)

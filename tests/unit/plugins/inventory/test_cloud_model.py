@@ -281,7 +281,7 @@ def test_a_floating_ip_is_ansible_host() -> None:
     lease = {"tenant": "acme", "project": "web", "owner": "web1/net0", "vm": "web1", "nic": 0, "vmid": 101}
     store = {"leases": [dict(lease, address="10.0.0.5", network="front", floating_ip="203.0.113.20")]}
     view = build_inventory(resources, store)
-    assert view.hosts["web1"] == {"vmid": 101, "ansible_host": "203.0.113.20"}
+    assert view.hosts["web1"] == {"vmid": 101, "ansible_host": "203.0.113.20", "floating_ip": "203.0.113.20"}
     details = view.details["web1"]
     assert details["ansible_host"] == "203.0.113.20" and details["address"] == "10.0.0.5"
     assert details["floating_ip"] == "203.0.113.20" and details["addresses"][0]["floating_ip"] == "203.0.113.20"
