@@ -17,7 +17,9 @@ description:
     C(vm-<vmid>)); C(usage_mismatch) (cores or memory that differ from the VM's: corrected); C(moved) (the VM is on
     another node: corrected); C(reservations_without_vm) (released, with a ledger event); C(leases_without_vm)
     (a lease bound to a VMID that is gone: released); C(vms_without_lease) (the address of the VM's C(ipconfig0)
-    is leased to C(<name>/net0) when free); C(unrepairable) (needs a human: unknown tenant or project, an address
+    is leased to C(<name>/net0) when free); C(floating_ips_unbilled) (a floating IP held without an C(allocated)
+    row in the usage ledger, as those allocated before the ledger recorded floating IPs: the row is written from
+    its allocation time); C(unrepairable) (needs a human: unknown tenant or project, an address
     taken by someone else)."
   - In check mode the drift is reported and nothing changes; otherwise it is repaired in one transaction.
     C(changed) is true when there was something to repair.
@@ -90,6 +92,11 @@ drift:
       elements: dict
     vms_without_lease:
       description: Tagged VMs no lease was bound to, with the address leased to them.
+      type: list
+      elements: dict
+    floating_ips_unbilled:
+      description: Floating IPs the usage ledger did not bill, each with C(tenant), C(project), C(address) and
+        C(since) (the time of the C(allocated) row written, in seconds since the epoch).
       type: list
       elements: dict
     unrepairable:

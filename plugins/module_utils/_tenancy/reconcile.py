@@ -19,6 +19,8 @@ Drift, and its repair (in check mode the repairs run in a transaction that is ro
                            killed between lease and clone); an owner without '/' (not a VM's NIC) is never released
   vms_without_lease        a tagged VM no lease is bound to: its ipconfig0 address is leased to <name>/net0 on the
                            project network that contains it, when free; else it is reported in unrepairable
+  floating_ips_unbilled    a floating IP the store holds whose ledger has no 'allocated' row in effect (one allocated
+                           before the ledger recorded floating IPs): an 'allocated' row from its allocation time
   unrepairable             what needs a human (unknown tenant or project, an address taken by someone else)
 """
 
@@ -52,6 +54,7 @@ DRIFT_KINDS = (
     "reservations_without_vm",
     "leases_without_vm",
     "vms_without_lease",
+    "floating_ips_unbilled",
     "unrepairable",
 )
 
@@ -322,6 +325,24 @@ def reconcile(
                 drift["unrepairable"].append(dict(entry, problem="no lease: %s" % e))
                 continue
             drift["vms_without_lease"].append(dict(entry, address=result["lease"]["address"], network=network["name"]))
+        held = tx.all(
+            "SELECT tenant, project, address, created FROM floating_ips ORDER BY tenant, addr_int"
+            if tenant is None
+            else "SELECT tenant, project, address, created FROM floating_ips WHERE tenant = ? ORDER BY addr_int",
+            () if tenant is None else (tenant,),
+        )
+        for fip in held:
+            last = ledger.previous(tx, "floating_ip", fip["tenant"], fip["address"], now)
+            if last is not None and last["event"] not in ledger.ENDS:
+                continue
+            since = max(float(fip["created"]), float(last["at"]) if last is not None else 0.0)
+            drift["floating_ips_unbilled"].append(
+                {"tenant": fip["tenant"], "project": fip["project"], "address": fip["address"], "since": since}
+            )
+            ledger.record(
+                tx, "floating_ip", "allocated", fip["tenant"], fip["address"], since, recorded=now,
+                source="cloud_reconcile", project=fip["project"],
+            )  # fmt: skip
         changed = any(drift[k] for k in DRIFT_KINDS if k != "unrepairable")
         tenants = acct.report(tx, now, tenant)
         return {

@@ -13,6 +13,7 @@ from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.errors im
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.floating_ips import ensure_floating_ip
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.networks import ensure_network
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.providers import ensure_provider
+from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.reconcile import reconcile
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.routers import ensure_router
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.store import open_store
 from ansible_collections.ironcloud.stack.plugins.module_utils._tenancy.tenants import ensure_tenant
@@ -201,6 +202,28 @@ def test_floating_ip_allocation_and_release_write_the_usage_ledger(store):
     # an address asked for by name, in another project, with the caller's source
     ensure_floating_ip(store, {"tenant": "beta", "project": "db", "address": "203.0.113.15"}, False, NOW, "cloud_vm")
     assert fip_events(store)[-1] == ("allocated", "beta", "203.0.113.15", "db", "cloud_vm")
+
+
+def test_reconcile_bills_a_floating_ip_the_ledger_missed(store):
+    """A floating IP allocated before the ledger recorded floating IPs: reconcile writes its 'allocated' row from
+    the allocation time (check mode reports it and writes nothing); a second run finds nothing."""
+    setup(store)
+    router(store)
+    address = fip(store, vm="web1")["address"]
+    store.run(lambda tx: tx.execute("DELETE FROM usage_events WHERE kind = 'floating_ip'"), write=True)
+
+    def unbilled(check):
+        result = reconcile(store, [], lambda node, vmid: {}, check, NOW + 3600)
+        return result["drift"]["floating_ips_unbilled"], result["changed"]
+
+    found, changed = unbilled(True)
+    assert found == [{"tenant": "acme", "project": "web", "address": address, "since": NOW}] and changed
+    assert fip_events(store) == []
+    assert unbilled(False) == (found, True)
+    assert fip_events(store) == [("allocated", "acme", address, "web", "cloud_reconcile")]
+    row = store.run(lambda tx: ledger.read(tx, kind="floating_ip"), write=False)[0]
+    assert (row["at"], row["recorded"]) == (NOW, NOW + 3600)  # billed from its allocation, as a correction
+    assert unbilled(False) == ([], False)
 
 
 def test_a_refused_floating_ip_writes_no_ledger_row(store):
