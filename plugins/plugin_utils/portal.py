@@ -42,6 +42,7 @@ ACTIONS = {
     "usage": ("playbooks/usage.yml", "the tenant's usage report (JSON, CSV, HTML)"),
     "invoice": ("playbooks/billing.yml", "the tenant's invoice for a closed month"),
 }
+SSH_PUBLIC_KEY_ENV = "IRONCLOUD_SSH_PUBLIC_KEY"
 ENV_OF_FIELD = {
     "proxmox_host": "PROXMOX_HOST",
     "proxmox_port": "PROXMOX_PORT",
@@ -365,9 +366,17 @@ def credential_type(digest: str) -> dict[str, Any]:
             "type": "string",
             "multiline": True,
         },
+        {
+            "id": "ssh_public_key",
+            "label": "The tenant's SSH public key (OpenSSH): its VMs' login key when a request gives none",
+            "type": "string",
+            "multiline": True,
+        },
     ]
     env = {var: "{{ %s }}" % field for field, var in ENV_OF_FIELD.items()}
     env["PROXMOX_CA_PATH"] = "{% if proxmox_ca %}{{ tower.filename.ca }}{% endif %}"
+    # vm_create.yml's default sshkeys (roles/vm: the tenant's key pair, whose private half the tenant holds)
+    env[SSH_PUBLIC_KEY_ENV] = "{{ ssh_public_key }}"
     return {
         "name": "ironcloud tenant",
         "description": mark("a tenant's Proxmox API token and the cloud's state store", digest),
@@ -440,6 +449,8 @@ def objects(
             "state_store": settings["state_store"],
             "proxmox_ca": settings.get("proxmox_ca") or "",
         }
+        if token.get("ssh_public_key"):
+            inputs["ssh_public_key"] = str(token["ssh_public_key"]).strip()
         return inputs
 
     operator = settings.get("operator_token")

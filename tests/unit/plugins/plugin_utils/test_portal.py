@@ -309,7 +309,25 @@ def test_the_credential_type_injects_what_the_modules_read(tmp_path):
     from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox import client
 
     fallbacks = {o["fallback"][1][0] for o in client.proxmox_argument_spec().values() if o.get("fallback")}
-    assert set(env) - {"IRONCLOUD_STATE_STORE"} <= fallbacks
+    assert set(env) - {"IRONCLOUD_STATE_STORE", portal.SSH_PUBLIC_KEY_ENV} <= fallbacks
+    # the tenant's public key, which roles/vm (resolve.yml) reads from this variable when a request has no keys
+    assert env[portal.SSH_PUBLIC_KEY_ENV] == ""
+    env = portal_check.injected_env(ct, dict(inputs, ssh_public_key="ssh-ed25519 AAAA acme"), str(tmp_path))
+    assert env[portal.SSH_PUBLIC_KEY_ENV] == "ssh-ed25519 AAAA acme"
+    with open(os.path.join(ROOT, "roles", "vm", "tasks", "resolve.yml"), encoding="utf-8") as f:
+        resolve = f.read()
+    assert "lookup('ansible.builtin.env', '%s')" % portal.SSH_PUBLIC_KEY_ENV in resolve
+
+
+def test_a_tenants_credential_carries_its_public_key():
+    spec = lab_spec()
+    with_key = {name: dict(t, ssh_public_key="ssh-ed25519 AAAA %s\n" % name) for name, t in tokens(spec).items()}
+    objects = build(spec, toks=with_key)["objects"]
+    creds = {o["name"]: o["args"]["inputs"] for o in objects if o["kind"] == "credentials"}
+    assert creds["ironcloud acme"]["ssh_public_key"] == "ssh-ed25519 AAAA acme"
+    assert "ssh_public_key" not in creds["ironcloud operator"]
+    plain = [o["args"]["inputs"] for o in build(spec)["objects"] if o["kind"] == "credentials"]
+    assert plain and all("ssh_public_key" not in inputs for inputs in plain)
 
 
 def test_the_objects_do_not_change_between_runs_of_one_spec():
