@@ -74,7 +74,8 @@ def voter(node: dict[str, Any]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[GuestCluster]:
+def lab(tmp_path_factory, lab_network) -> Iterator[GuestCluster]:
+    """The cluster's guests on pve1's br-int (lab_network: the hypervisors' bridges, which a fresh lab lacks)."""
     tmp = str(tmp_path_factory.mktemp("h14k3s"))
     cluster = GuestCluster(tmp, TENANT, PROJECT, SERVERS, AGENTS, ctl=CTL, tag=TAG, net=NET, node=NODE,
                            versions=(VERSION, NEWER))  # fmt: skip
