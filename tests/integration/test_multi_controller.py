@@ -18,6 +18,7 @@ store, so nodes other tests add and remove are never used. The VMs' NIC is on vm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -177,6 +178,59 @@ def controller(tmp_path, lab_env, store: str, name: str) -> subprocess.Popen:
     )
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below pid, by the parent links in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_controller(proc: subprocess.Popen) -> set[int]:
+    """SIGKILL a controller this test started and every process below it. ansible-playbook's workers start
+    sessions of their own (setsid), so the controller's process group alone misses them: freeze the controller
+    (no new worker), freeze what is below it until nothing new appears, then kill each of them by PID. Returns
+    the PIDs below it that were killed."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+    frozen: set[int] = set()
+    while True:
+        below = descendants(proc.pid) - frozen
+        if not below:
+            break
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        frozen |= below
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    return frozen
+
+
 def rows(store, sql: str) -> list[dict[str, Any]]:
     return store.run(lambda tx: tx.all(sql), write=False)
 
@@ -192,20 +246,24 @@ def test_two_controllers_one_store_quota_distinct_ids_and_a_kill(tmp_path, lab_e
 
     a = controller(tmp_path, lab_env, store_url, "a")
     b = controller(tmp_path, lab_env, store_url, "b")
+    workers: set[int] = set()
     try:
         deadline = time.monotonic() + 600
         while sum(1 for v in our_vms(lab_env) if v["name"].startswith(PREFIX + "b-")) < 3:
             assert b.poll() is None, "controller b ended before it was killed:\n" + (tmp_path / "b.log").read_text()
             assert time.monotonic() < deadline, "controller b made no VM in 10 minutes"
             time.sleep(0.5)
-        os.killpg(b.pid, signal.SIGKILL)  # the process group this test started for controller b, and only it
-        b.wait(timeout=60)
+        workers = kill_controller(b)  # controller b, which this test started, and its workers, and only them
         a.wait(timeout=900)
     finally:
         for proc in (a, b):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=60)
+                kill_controller(proc)
+    assert workers, "controller b had no worker when it was killed"
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [pid for pid in workers if alive(pid)], "workers of controller b outlived it"
     out_a = (tmp_path / "a.log").read_text()
     time.sleep(5)  # a worker fork of b may still finish the task it was running
 
