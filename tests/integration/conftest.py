@@ -111,3 +111,22 @@ def lab_network(ansible_playbook: Playbook, tmp_path_factory: pytest.TempPathFac
     path.write_text(yaml.safe_dump([play], sort_keys=False))
     result = ansible_playbook(str(path))
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below pid (Ansible's workers start sessions of their own, so a process group is not enough)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

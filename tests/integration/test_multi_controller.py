@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import yaml
-from conftest import ROOT, playbook_env
+from conftest import ROOT, descendants, playbook_env
 
 from ansible_collections.ironcloud.stack.plugins.module_utils import _naming
 from ansible_collections.ironcloud.stack.plugins.module_utils._proxmox.client import ProxmoxClient
@@ -178,28 +178,6 @@ def controller(tmp_path, lab_env, store: str, name: str) -> subprocess.Popen:
     )
 
 
-def descendants(pid: int) -> set[int]:
-    """Every process below pid, by the parent links in /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         with open("/proc/%d/stat" % pid, encoding="utf-8") as f:
@@ -216,7 +194,7 @@ def kill_controller(proc: subprocess.Popen) -> set[int]:
     os.killpg(proc.pid, signal.SIGSTOP)
     frozen: set[int] = set()
     while True:
-        below = descendants(proc.pid) - frozen
+        below = set(descendants(proc.pid)) - frozen
         if not below:
             break
         for pid in below:

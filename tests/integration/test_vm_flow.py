@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, playbook_env
+from conftest import ROOT, descendants, playbook_env
 
 PREFIX = "it-vmf-"
 TEMPLATE_VMID = 899100
@@ -374,25 +374,6 @@ def unhang(cloud: Cloud) -> None:
         cloud.execute("DROP FUNCTION IF EXISTS %s()" % fn)
     else:
         cloud.execute("DROP TRIGGER IF EXISTS it_hang")
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes below pid (Ansible's workers start sessions of their own, so a process group is not enough)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def kill_tree(pid: int) -> None:
